@@ -1,0 +1,102 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "aios-swift",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "aios", targets: ["aios"]),
+        .library(name: "AIOSModel", targets: ["AIOSModel"]),
+        .library(name: "AIOSStore", targets: ["AIOSStore"]),
+        .library(name: "AIOSMetrics", targets: ["AIOSMetrics"]),
+        .library(name: "AIOSServer", targets: ["AIOSServer"]),
+        .library(name: "AIOSClient", targets: ["AIOSClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .target(
+            name: "AIOSModel",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSStore",
+            dependencies: ["AIOSModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSMetrics",
+            dependencies: ["AIOSModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSServer",
+            dependencies: [
+                "AIOSModel", "AIOSStore", "AIOSMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSClient",
+            dependencies: [
+                "AIOSModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "aios",
+            dependencies: [
+                "AIOSServer", "AIOSClient", "AIOSModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSModelTests",
+            dependencies: ["AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSStoreTests",
+            dependencies: ["AIOSStore", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSMetricsTests",
+            dependencies: ["AIOSMetrics", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSIntegrationTests",
+            dependencies: [
+                "AIOSModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Where a block is in its life. Every transition is stored before it is acted on.
+public enum BlockPhase: String, Sendable, Codable, CaseIterable {
+    case pending = "Pending"
+    case placing = "Placing"
+    case starting = "Starting"
+    case ready = "Ready"
+    case degraded = "Degraded"
+    case failed = "Failed"
+    case deleting = "Deleting"
+}
+
+/// One line of a block's history.
+public struct BlockEvent: Sendable, Equatable, Codable {
+    public var time: Date
+    public var type: String
+    public var message: String
+
+    public init(time: Date = Date(), type: String, message: String) {
+        self.time = time
+        self.type = type
+        self.message = message
+    }
+}
+
+/// Where a block's instances are to run: the cluster, and per instance its node and GPU ids.
+public struct BlockPlacement: Sendable, Equatable, Codable {
+    public struct Instance: Sendable, Equatable, Codable {
+        public var instanceId: String
+        public var nodeId: String
+        public var gpus: [String]
+
+        public init(instanceId: String, nodeId: String, gpus: [String]) {
+            self.instanceId = instanceId
+            self.nodeId = nodeId
+            self.gpus = gpus
+        }
+    }
+
+    public var clusterId: String?
+    public var instances: [Instance]
+
+    public init(clusterId: String? = nil, instances: [Instance] = []) {
+        self.clusterId = clusterId
+        self.instances = instances
+    }
+}
+
+/// A block: its desired state (spec, resolved configuration, instance bounds) and its observed state
+/// (phase, reason, placement, instances).
+public struct BlockRecord: Sendable, Equatable {
+    public var blockId: String
+    public var componentURI: ComponentURI
+    public var spec: [String: JSONValue]
+    public var resolved: ResolvedBlock
+    public var minInstances: Int
+    public var maxInstances: Int
+    public var desiredInstances: Int
+    public var phase: BlockPhase
+    public var reason: String?
+    public var placement: BlockPlacement
+    /// Observed instances: `[{"instanceId", "phase", "healthy", ...}]`, filled by the runtime.
+    public var instances: [JSONValue]
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(spec: BlockSpec, resolved: ResolvedBlock, now: Date = Date()) {
+        self.blockId = spec.blockId
+        self.componentURI = spec.componentURI
+        self.spec = spec.values
+        self.resolved = resolved
+        self.minInstances = spec.minInstances
+        self.maxInstances = spec.maxInstances
+        self.desiredInstances = spec.minInstances
+        self.phase = .pending
+        self.reason = nil
+        self.placement = BlockPlacement()
+        self.instances = []
+        self.createdAt = now
+        self.updatedAt = now
+    }
+
+    public init(blockId: String, componentURI: ComponentURI, spec: [String: JSONValue], resolved: ResolvedBlock,
+                minInstances: Int, maxInstances: Int, desiredInstances: Int, phase: BlockPhase, reason: String?,
+                placement: BlockPlacement, instances: [JSONValue], createdAt: Date, updatedAt: Date) {
+        self.blockId = blockId
+        self.componentURI = componentURI
+        self.spec = spec
+        self.resolved = resolved
+        self.minInstances = minInstances
+        self.maxInstances = maxInstances
+        self.desiredInstances = desiredInstances
+        self.phase = phase
+        self.reason = reason
+        self.placement = placement
+        self.instances = instances
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Yams
+
+/// Turns submitted bytes (JSON or YAML) into `JSONValue` documents.
+public enum DocumentDecoder {
+    /// Decodes one document. JSON is tried first; anything else is read as YAML (a superset of JSON).
+    public static func decode(_ data: Data, contentType: String? = nil) throws(APIError) -> JSONValue {
+        let documents = try decodeAll(data, contentType: contentType)
+        guard documents.count == 1 else {
+            throw APIError(.invalidDocument, "expected one document, found \(documents.count)")
+        }
+        return documents[0]
+    }
+
+    /// Decodes every document in a YAML stream (`---` separated) or a single JSON document.
+    public static func decodeAll(_ data: Data, contentType: String? = nil) throws(APIError) -> [JSONValue] {
+        let isYAML = contentType.map { $0.lowercased().contains("yaml") } ?? false
+        if !isYAML, let json = JSONValue.decodeJSON(data) {
+            return [json]
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw APIError(.invalidDocument, "the body is not UTF-8 text")
+        }
+        if text.allSatisfy(\.isWhitespace) {
+            throw APIError(.invalidDocument, "the body is empty; send a JSON or YAML document")
+        }
+        do {
+            let documents = try Yams.load_all(yaml: text).map { try JSONValue(yaml: $0) }
+            guard !documents.isEmpty else {
+                throw APIError(.invalidDocument, "the body holds no document")
+            }
+            return documents
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(.invalidDocument, "the body is neither valid JSON nor valid YAML: \(yamlErrorSummary(error))")
+        }
+    }
+
+    private static func yamlErrorSummary(_ error: any Error) -> String {
+        let text = String(describing: error)
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+extension JSONValue {
+    /// Converts a value produced by the YAML loader.
+    init(yaml value: Any?) throws(APIError) {
+        switch value {
+        case nil, is NSNull:
+            self = .null
+        case let bool as Bool:
+            self = .bool(bool)
+        case let int as Int:
+            self = .number(Double(int))
+        case let double as Double:
+            guard double.isFinite else {
+                throw APIError(.invalidDocument, "YAML value \(double) is not a finite number")
+            }
+            self = .number(double)
+        case let string as String:
+            self = .string(string)
+        case let date as Date:
+            self = .string(ISO8601DateFormatter().string(from: date))
+        case let data as Data:
+            self = .string(data.base64EncodedString())
+        case let array as [Any?]:
+            var elements: [JSONValue] = []
+            for element in array { elements.append(try JSONValue(yaml: element)) }
+            self = .array(elements)
+        case let mapping as [AnyHashable: Any?]:
+            var object: [String: JSONValue] = [:]
+            for (key, element) in mapping {
+                object[String(describing: key.base)] = try JSONValue(yaml: element)
+            }
+            self = .object(object)
+        case let array as [Any]:
+            var elements: [JSONValue] = []
+            for element in array { elements.append(try JSONValue(yaml: element)) }
+            self = .array(elements)
+        case let mapping as [AnyHashable: Any]:
+            var object: [String: JSONValue] = [:]
+            for (key, element) in mapping {
+                object[String(describing: key.base)] = try JSONValue(yaml: element)
+            }
+            self = .object(object)
+        case let other?:
+            self = .string(String(describing: other))
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// What a spec document describes, told from its fields, so `aios apply -f` can send it to the right action.
+public enum SpecKind: String, Sendable, CaseIterable {
+    case component, cluster, node, block
+
+    /// The parser action that accepts this kind.
+    public var action: String {
+        switch self {
+        case .component: "addComponent"
+        case .cluster: "createCluster"
+        case .node: "addNode"
+        case .block: "createBlock"
+        }
+    }
+
+    public static func detect(_ values: [String: JSONValue]) -> SpecKind? {
+        if values["blockComponentURI"] != nil { return .block }
+        if values["componentId"] != nil || values["componentType"] != nil { return .component }
+        if values["clusterId"] != nil { return .node }
+        if values["id"] != nil && (values["regionId"] != nil || values["nodes"] != nil || values["clusterMetadata"] != nil) {
+            return .cluster
+        }
+        return nil
+    }
+}

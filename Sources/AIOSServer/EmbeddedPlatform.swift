@@ -1,0 +1,60 @@
+import AIOSMetrics
+import AIOSStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `aios up`: the management plane, registries and this machine as cluster `local`, in one process.
+public struct EmbeddedPlatform: Sendable {
+    public struct Configuration: Sendable {
+        public var dataDirectory: URL
+        public var host: String
+        public var httpPort: Int
+        /// Reserved for the inference gateway.
+        public var grpcPort: Int
+
+        public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052) {
+            self.dataDirectory = dataDirectory
+            self.host = host
+            self.httpPort = httpPort
+            self.grpcPort = grpcPort
+        }
+
+        public var databasePath: String { dataDirectory.appendingPathComponent("aios.db").path }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    /// `onReady` receives the URL the API serves on, once it accepts connections.
+    public func run(onReady: @escaping @Sendable (String) -> Void) async throws {
+        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        let registry = try SQLiteRegistry(path: configuration.databasePath)
+        logger.info("registry open", metadata: ["path": "\(configuration.databasePath)"])
+
+        let controlPlane = ControlPlane(registry: registry, logger: logger)
+        try await controlPlane.registerLocalCluster(HostInventory.collect())
+        try await controlPlane.resumeInterruptedWork()
+
+        let host = configuration.host
+        let app = Application(
+            router: HTTPAPI(controlPlane: controlPlane).router(),
+            configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                onReady("http://\(host):\(port)")
+            },
+            logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+        logger.info("aios stopped")
+    }
+}

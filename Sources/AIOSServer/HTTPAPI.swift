@@ -1,0 +1,107 @@
+import AIOSModel
+import Foundation
+import Hummingbird
+import Logging
+
+/// The management plane's HTTP API: the AIOS parser actions (`POST /api/<action>`) and resource reads.
+public struct HTTPAPI: Sendable {
+    public static let maxBodyBytes = 8 * 1024 * 1024
+
+    /// The parser actions this server serves, by their AIOS names.
+    static let actions: [String: @Sendable (ControlPlane, JSONValue) async throws -> ControlPlane.Outcome] = [
+        "addComponent": { try await $0.addComponent($1) },
+        "createCluster": { try await $0.createCluster($1) },
+        "addNode": { try await $0.addNode($1) },
+        "createBlock": { try await $0.createBlock($1) },
+        "removeBlock": { try await $0.removeBlock($1) },
+    ]
+
+    let controlPlane: ControlPlane
+
+    public init(controlPlane: ControlPlane) {
+        self.controlPlane = controlPlane
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(LogRequestsMiddleware(.debug))
+
+        router.get("healthz") { _, _ -> Response in Response.json(["status": "ok"]) }
+
+        router.post("api/:action") { request, context -> Response in
+            let action = try context.parameters.require("action")
+            guard let handler = Self.actions[action] else {
+                throw APIError(.unknownAction, "unknown action \"\(action)\"; this server serves \(Self.actions.keys.sorted().joined(separator: ", "))")
+            }
+            let document = try await Self.document(from: request)
+            return Response.json(try await handler(controlPlane, document).reply)
+        }
+
+        let registry = controlPlane.registry
+        router.get("api/components") { _, _ -> Response in
+            Response.json(.array(try await registry.components().map(Views.component)))
+        }
+        router.get("api/components/:uri") { _, context -> Response in
+            let uri = try context.parameters.require("uri")
+            guard let component = try await registry.component(uri: uri) else {
+                throw APIError(.notFound, "component \"\(uri)\" does not exist")
+            }
+            return Response.json(Views.component(component))
+        }
+        router.get("api/clusters") { _, _ -> Response in
+            Response.json(.array(try await registry.clusters().map(Views.cluster)))
+        }
+        router.get("api/clusters/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let cluster = try await registry.cluster(id: id) else {
+                throw APIError(.notFound, "cluster \"\(id)\" does not exist")
+            }
+            return Response.json(Views.cluster(cluster))
+        }
+        router.get("api/blocks") { _, _ -> Response in
+            var views: [JSONValue] = []
+            for block in try await registry.blocks() {
+                views.append(Views.block(block, events: try await registry.events(blockId: block.blockId)))
+            }
+            return Response.json(.array(views))
+        }
+        router.get("api/blocks/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let block = try await registry.block(id: id) else {
+                throw APIError(.notFound, "block \"\(id)\" does not exist")
+            }
+            return Response.json(Views.block(block, events: try await registry.events(blockId: id)))
+        }
+        router.get("api/policies") { _, _ -> Response in
+            Response.json(.array(try await registry.policies().map(Views.policy)))
+        }
+        router.get("api/tasks") { request, _ -> Response in
+            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
+            return Response.json(.array(try await registry.tasks(limit: max(1, min(limit, 1000))).map(Views.task)))
+        }
+        router.get("api/tasks/:id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let task = try await registry.task(id: id) else {
+                throw APIError(.notFound, "task \"\(id)\" does not exist")
+            }
+            return Response.json(Views.task(task))
+        }
+        return router
+    }
+
+    /// Reads the request body as one JSON or YAML document.
+    static func document(from request: Request) async throws -> JSONValue {
+        var request = request
+        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        let contentType = request.headers[.contentType]
+        if let contentType, contentType.lowercased().hasPrefix("multipart/") {
+            throw APIError(.unsupportedMediaType, "send the spec as a JSON or YAML body, not \(contentType)")
+        }
+        do {
+            return try DocumentDecoder.decode(Data(buffer.readableBytesView), contentType: contentType)
+        } catch let error as APIError {
+            throw APIError(error.code, error.message, fields: error.fields.isEmpty ? [FieldError(path: .root, message: error.message)] : error.fields)
+        }
+    }
+}

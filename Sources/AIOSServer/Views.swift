@@ -1,0 +1,68 @@
+import AIOSModel
+import Foundation
+
+/// How registry records read over the API.
+enum Views {
+    static func time(_ date: Date) -> JSONValue {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return .string(formatter.string(from: date))
+    }
+
+    static func component(_ record: ComponentRecord) -> JSONValue {
+        var document = record.spec.document
+        document["createdAt"] = time(record.createdAt)
+        return .object(document)
+    }
+
+    static func cluster(_ cluster: ClusterSpec) -> JSONValue {
+        cluster.assembled
+    }
+
+    /// `{"blockId", "componentURI", "phase", "reason", "spec", "placement": {"clusterId", "instances"}, "instances", "events", ...}`
+    static func block(_ block: BlockRecord, events: [BlockEvent]) -> JSONValue {
+        .object([
+            "blockId": .string(block.blockId),
+            "componentURI": .string(block.componentURI.description),
+            "phase": .string(block.phase.rawValue),
+            "reason": block.reason.map(JSONValue.string) ?? .null,
+            "spec": .object(block.spec),
+            "minInstances": .number(Double(block.minInstances)),
+            "maxInstances": .number(Double(block.maxInstances)),
+            "desiredInstances": .number(Double(block.desiredInstances)),
+            "resolved": (try? JSONValue(encoding: block.resolved)) ?? .null,
+            "placement": [
+                "clusterId": block.placement.clusterId.map(JSONValue.string) ?? .null,
+                "instances": .array(block.placement.instances.map { instance in
+                    ["instanceId": .string(instance.instanceId), "nodeId": .string(instance.nodeId),
+                     "gpus": .array(instance.gpus.map(JSONValue.string))]
+                }),
+            ],
+            "instances": .array(block.instances),
+            "events": .array(events.map { ["time": time($0.time), "type": .string($0.type), "message": .string($0.message)] }),
+            "createdAt": time(block.createdAt),
+            "updatedAt": time(block.updatedAt),
+        ])
+    }
+
+    static func task(_ task: TaskRecord) -> JSONValue {
+        .object([
+            "task_id": .string(task.id),
+            "action": .string(task.action),
+            "subject": .string(task.subject),
+            "status": .string(task.status.rawValue),
+            "result": task.result,
+            "createdAt": time(task.createdAt),
+            "updatedAt": time(task.updatedAt),
+        ])
+    }
+
+    static func policy(_ policy: PolicyRecord) -> JSONValue {
+        .object([
+            "policyRuleURI": .string(policy.uri),
+            "kind": .string(policy.kind),
+            "document": policy.document,
+            "createdAt": time(policy.createdAt),
+        ])
+    }
+}

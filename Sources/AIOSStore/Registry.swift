@@ -1,0 +1,51 @@
+import AIOSModel
+
+/// Why a registry refused a change.
+public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
+    case duplicate(kind: String, id: String)
+    case notFound(kind: String, id: String)
+
+    public var description: String {
+        switch self {
+        case .duplicate(let kind, let id): "\(kind) \"\(id)\" already exists"
+        case .notFound(let kind, let id): "\(kind) \"\(id)\" does not exist"
+        }
+    }
+}
+
+/// The platform's durable state: components, clusters with their nodes, blocks with their events,
+/// policies and tasks. Every change that an API action makes is written in one transaction together
+/// with its task record, so a rejected or interrupted action leaves nothing behind.
+public protocol Registry: Sendable {
+    // Components
+    func addComponent(_ component: ComponentRecord, task: TaskRecord) async throws
+    func component(uri: String) async throws -> ComponentRecord?
+    func components() async throws -> [ComponentRecord]
+
+    // Clusters and nodes
+    func createCluster(_ cluster: ClusterSpec, task: TaskRecord) async throws
+    /// Creates or replaces a cluster and all its nodes (used for the embedded `local` cluster).
+    func putCluster(_ cluster: ClusterSpec) async throws
+    func addNode(_ node: NodeSpec, toCluster clusterId: String, task: TaskRecord) async throws
+    func cluster(id: String) async throws -> ClusterSpec?
+    func clusters() async throws -> [ClusterSpec]
+
+    // Blocks
+    func createBlock(_ block: BlockRecord, event: BlockEvent, task: TaskRecord) async throws
+    /// Stores a block's new state, with the event that explains it.
+    func updateBlock(_ block: BlockRecord, event: BlockEvent?) async throws
+    func deleteBlock(id: String, task: TaskRecord) async throws
+    func block(id: String) async throws -> BlockRecord?
+    func blocks() async throws -> [BlockRecord]
+    func events(blockId: String) async throws -> [BlockEvent]
+
+    // Policies
+    func putPolicy(_ policy: PolicyRecord) async throws
+    func policy(uri: String) async throws -> PolicyRecord?
+    func policies() async throws -> [PolicyRecord]
+
+    // Tasks
+    func putTask(_ task: TaskRecord) async throws
+    func task(id: String) async throws -> TaskRecord?
+    func tasks(limit: Int) async throws -> [TaskRecord]
+}

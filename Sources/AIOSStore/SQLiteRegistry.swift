@@ -1,0 +1,330 @@
+import AIOSModel
+import Foundation
+import GRDB
+
+/// The registry in one SQLite file (WAL journal, full fsync on commit): survives restarts and `kill -9`.
+public final class SQLiteRegistry: Registry {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        self.path = path
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    // MARK: Components
+
+    public func addComponent(_ component: ComponentRecord, task: TaskRecord) async throws {
+        try await pool.write { db in
+            let uri = component.spec.uri
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM components WHERE uri = ?", arguments: [uri.description]) == true {
+                throw RegistryError.duplicate(kind: "component", id: uri.description)
+            }
+            try db.execute(
+                sql: "INSERT INTO components (uri, type, name, version, release_tag, document, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [uri.description, uri.type, uri.name, uri.version, uri.releaseTag,
+                            JSONValue.object(component.spec.document).jsonString(), component.createdAt.timeIntervalSince1970])
+            try Self.insert(task, db)
+        }
+    }
+
+    public func component(uri: String) async throws -> ComponentRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM components WHERE uri = ?", arguments: [uri]).map(Self.component)
+        }
+    }
+
+    public func components() async throws -> [ComponentRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM components ORDER BY created_at, uri").map(Self.component)
+        }
+    }
+
+    private static func component(_ row: Row) throws -> ComponentRecord {
+        let uriText: String = row["uri"]
+        guard let uri = ComponentURI(uriText) else { throw RegistryCorruption(table: "components", key: uriText, field: "uri") }
+        let document = try object(row["document"], table: "components", key: uriText, field: "document")
+        return ComponentRecord(spec: ComponentSpec(uri: uri, document: document), createdAt: date(row["created_at"]))
+    }
+
+    // MARK: Clusters
+
+    public func createCluster(_ cluster: ClusterSpec, task: TaskRecord) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM clusters WHERE id = ?", arguments: [cluster.id]) == true {
+                throw RegistryError.duplicate(kind: "cluster", id: cluster.id)
+            }
+            try Self.write(cluster, db)
+            try Self.insert(task, db)
+        }
+    }
+
+    public func putCluster(_ cluster: ClusterSpec) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM nodes WHERE cluster_id = ?", arguments: [cluster.id])
+            try Self.write(cluster, db)
+        }
+    }
+
+    private static func write(_ cluster: ClusterSpec, _ db: Database) throws {
+        let now = Date().timeIntervalSince1970
+        try db.execute(
+            sql: """
+                INSERT INTO clusters (id, document, created_at, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at
+                """,
+            arguments: [cluster.id, JSONValue.object(cluster.document).jsonString(), now, now])
+        for (position, node) in cluster.nodes.enumerated() {
+            try insert(node, position: position, clusterId: cluster.id, db)
+        }
+    }
+
+    private static func insert(_ node: NodeSpec, position: Int, clusterId: String, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO nodes (cluster_id, id, position, document) VALUES (?, ?, ?, ?)",
+            arguments: [clusterId, node.id, position, JSONValue.object(node.document).jsonString()])
+    }
+
+    public func addNode(_ node: NodeSpec, toCluster clusterId: String, task: TaskRecord) async throws {
+        try await pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM clusters WHERE id = ?", arguments: [clusterId]) == true else {
+                throw RegistryError.notFound(kind: "cluster", id: clusterId)
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM nodes WHERE cluster_id = ? AND id = ?", arguments: [clusterId, node.id]) == true {
+                throw RegistryError.duplicate(kind: "node", id: "\(clusterId)/\(node.id)")
+            }
+            let position = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM nodes WHERE cluster_id = ?", arguments: [clusterId]) ?? 0
+            try Self.insert(node, position: position, clusterId: clusterId, db)
+            try db.execute(sql: "UPDATE clusters SET updated_at = ? WHERE id = ?", arguments: [Date().timeIntervalSince1970, clusterId])
+            try Self.insert(task, db)
+        }
+    }
+
+    public func cluster(id: String) async throws -> ClusterSpec? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE id = ?", arguments: [id]) else { return nil }
+            return try Self.cluster(row, db)
+        }
+    }
+
+    public func clusters() async throws -> [ClusterSpec] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM clusters ORDER BY created_at, id").map { try Self.cluster($0, db) }
+        }
+    }
+
+    private static func cluster(_ row: Row, _ db: Database) throws -> ClusterSpec {
+        let id: String = row["id"]
+        let document = try object(row["document"], table: "clusters", key: id, field: "document")
+        let nodes = try Row.fetchAll(db, sql: "SELECT * FROM nodes WHERE cluster_id = ? ORDER BY position", arguments: [id]).map { nodeRow in
+            let nodeId: String = nodeRow["id"]
+            return NodeSpec(id: nodeId, document: try object(nodeRow["document"], table: "nodes", key: "\(id)/\(nodeId)", field: "document"))
+        }
+        return ClusterSpec(id: id, document: document, nodes: nodes)
+    }
+
+    // MARK: Blocks
+
+    public func createBlock(_ block: BlockRecord, event: BlockEvent, task: TaskRecord) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM blocks WHERE id = ?", arguments: [block.blockId]) == true {
+                throw RegistryError.duplicate(kind: "block", id: block.blockId)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO blocks (id, component_uri, spec, resolved, min_instances, max_instances, desired_instances,
+                                        phase, reason, placement, instances, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [block.blockId, block.componentURI.description, JSONValue.object(block.spec).jsonString(),
+                            try Self.encode(block.resolved), block.minInstances, block.maxInstances, block.desiredInstances,
+                            block.phase.rawValue, block.reason, try Self.encode(block.placement),
+                            JSONValue.array(block.instances).jsonString(),
+                            block.createdAt.timeIntervalSince1970, block.updatedAt.timeIntervalSince1970])
+            try Self.insert(event, blockId: block.blockId, db)
+            try Self.insert(task, db)
+        }
+    }
+
+    public func updateBlock(_ block: BlockRecord, event: BlockEvent?) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE blocks SET desired_instances = ?, phase = ?, reason = ?, placement = ?, instances = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [block.desiredInstances, block.phase.rawValue, block.reason, try Self.encode(block.placement),
+                            JSONValue.array(block.instances).jsonString(), Date().timeIntervalSince1970, block.blockId])
+            guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
+            if let event { try Self.insert(event, blockId: block.blockId, db) }
+        }
+    }
+
+    public func deleteBlock(id: String, task: TaskRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM blocks WHERE id = ?", arguments: [id])
+            guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: id) }
+            try db.execute(sql: "DELETE FROM block_events WHERE block_id = ?", arguments: [id])
+            try Self.insert(task, db)
+        }
+    }
+
+    public func block(id: String) async throws -> BlockRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM blocks WHERE id = ?", arguments: [id]).map(Self.block)
+        }
+    }
+
+    public func blocks() async throws -> [BlockRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM blocks ORDER BY created_at, id").map(Self.block)
+        }
+    }
+
+    public func events(blockId: String) async throws -> [BlockEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM block_events WHERE block_id = ? ORDER BY seq", arguments: [blockId]).map { row in
+                BlockEvent(time: Self.date(row["time"]), type: row["type"], message: row["message"])
+            }
+        }
+    }
+
+    private static func insert(_ event: BlockEvent, blockId: String, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO block_events (block_id, time, type, message) VALUES (?, ?, ?, ?)",
+            arguments: [blockId, event.time.timeIntervalSince1970, event.type, event.message])
+    }
+
+    private static func block(_ row: Row) throws -> BlockRecord {
+        let id: String = row["id"]
+        let uriText: String = row["component_uri"]
+        guard let uri = ComponentURI(uriText) else { throw RegistryCorruption(table: "blocks", key: id, field: "component_uri") }
+        let phaseText: String = row["phase"]
+        guard let phase = BlockPhase(rawValue: phaseText) else { throw RegistryCorruption(table: "blocks", key: id, field: "phase") }
+        guard case .array(let instances)? = JSONValue.decodeJSON(Data((row["instances"] as String).utf8)) else {
+            throw RegistryCorruption(table: "blocks", key: id, field: "instances")
+        }
+        return BlockRecord(
+            blockId: id, componentURI: uri,
+            spec: try object(row["spec"], table: "blocks", key: id, field: "spec"),
+            resolved: try decode(ResolvedBlock.self, row["resolved"], table: "blocks", key: id, field: "resolved"),
+            minInstances: row["min_instances"], maxInstances: row["max_instances"], desiredInstances: row["desired_instances"],
+            phase: phase, reason: row["reason"],
+            placement: try decode(BlockPlacement.self, row["placement"], table: "blocks", key: id, field: "placement"),
+            instances: instances,
+            createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
+    }
+
+    // MARK: Policies
+
+    public func putPolicy(_ policy: PolicyRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO policies (uri, kind, document, created_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(uri) DO UPDATE SET kind = excluded.kind, document = excluded.document
+                    """,
+                arguments: [policy.uri, policy.kind, policy.document.jsonString(), policy.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func policy(uri: String) async throws -> PolicyRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM policies WHERE uri = ?", arguments: [uri]).map(Self.policy)
+        }
+    }
+
+    public func policies() async throws -> [PolicyRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM policies ORDER BY kind, uri").map(Self.policy)
+        }
+    }
+
+    private static func policy(_ row: Row) throws -> PolicyRecord {
+        let uri: String = row["uri"]
+        guard let document = JSONValue.decodeJSON(Data((row["document"] as String).utf8)) else {
+            throw RegistryCorruption(table: "policies", key: uri, field: "document")
+        }
+        return PolicyRecord(uri: uri, kind: row["kind"], document: document, createdAt: date(row["created_at"]))
+    }
+
+    // MARK: Tasks
+
+    public func putTask(_ task: TaskRecord) async throws {
+        try await pool.write { db in try Self.insert(task, db) }
+    }
+
+    public func task(id: String) async throws -> TaskRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id]).map(Self.task)
+        }
+    }
+
+    public func tasks(limit: Int) async throws -> [TaskRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tasks ORDER BY created_at DESC, id LIMIT ?", arguments: [limit]).map(Self.task)
+        }
+    }
+
+    private static func insert(_ task: TaskRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO tasks (id, action, subject, status, result, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, updated_at = excluded.updated_at
+                """,
+            arguments: [task.id, task.action, task.subject, task.status.rawValue, task.result.jsonString(),
+                        task.createdAt.timeIntervalSince1970, task.updatedAt.timeIntervalSince1970])
+    }
+
+    private static func task(_ row: Row) throws -> TaskRecord {
+        let id: String = row["id"]
+        let statusText: String = row["status"]
+        guard let status = TaskRecord.Status(rawValue: statusText) else { throw RegistryCorruption(table: "tasks", key: id, field: "status") }
+        guard let result = JSONValue.decodeJSON(Data((row["result"] as String).utf8)) else {
+            throw RegistryCorruption(table: "tasks", key: id, field: "result")
+        }
+        return TaskRecord(id: id, action: row["action"], subject: row["subject"], status: status, result: result,
+                          createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
+    }
+
+    // MARK: Encoding
+
+    private static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+
+    private static func object(_ text: String, table: String, key: String, field: String) throws -> [String: JSONValue] {
+        guard case .object(let object)? = JSONValue.decodeJSON(Data(text.utf8)) else {
+            throw RegistryCorruption(table: table, key: key, field: field)
+        }
+        return object
+    }
+
+    private static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String, table: String, key: String, field: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw RegistryCorruption(table: table, key: key, field: field)
+        }
+    }
+}
+
+/// A stored row that cannot be read back: reported with where it is, never papered over.
+public struct RegistryCorruption: Error, CustomStringConvertible {
+    public var table: String
+    public var key: String
+    public var field: String
+
+    public var description: String { "registry row \(table)[\(key)].\(field) cannot be decoded" }
+}

@@ -1,0 +1,67 @@
+import AIOSModel
+import ArgumentParser
+import Foundation
+
+struct Describe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a block in detail: phase, placement, instances, policies, events.")
+
+    enum Resource: String, ExpressibleByArgument { case block }
+
+    @Argument(help: "block")
+    var resource: Resource
+
+    @Argument(help: "The block id.")
+    var id: String
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id
+        let block = try await server.client.get("/api/blocks/\(encoded)").get()
+        print(Self.render(block))
+    }
+
+    static func render(_ block: JSONValue) -> String {
+        func text(_ value: JSONValue?) -> String {
+            switch value {
+            case .string(let string)?: string
+            case .number(let number)?: number.formatted
+            case nil, .null?: "-"
+            case let other?: other.jsonString()
+            }
+        }
+        var lines = [
+            "Block:       \(text(block["blockId"]))",
+            "Component:   \(text(block["componentURI"]))",
+            "Phase:       \(text(block["phase"]))",
+            "Reason:      \(text(block["reason"]))",
+            "Instances:   \(block["instances"]?.arrayValue?.count ?? 0) observed, \(text(block["desiredInstances"])) desired (min \(text(block["minInstances"])), max \(text(block["maxInstances"])))",
+            "Cluster:     \(text(block["placement"]?["clusterId"]))",
+            "Created:     \(text(block["createdAt"]))",
+        ]
+        let placements = block["placement"]?["instances"]?.arrayValue ?? []
+        if !placements.isEmpty {
+            lines.append("Placement:")
+            var table = Table(header: ["  INSTANCE", "NODE", "GPUS"])
+            for placement in placements {
+                let gpus = placement["gpus"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
+                table.rows.append(["  " + text(placement["instanceId"]), text(placement["nodeId"]), gpus.isEmpty ? "-" : gpus])
+            }
+            lines.append(table.render())
+        }
+        if let policies = block["resolved"]?["policies"]?.objectValue, !policies.isEmpty {
+            lines.append("Policies:")
+            for (name, policy) in policies.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(name): \(text(policy["policyRuleURI"]))")
+            }
+        }
+        let events = block["events"]?.arrayValue ?? []
+        lines.append("Events:")
+        var table = Table(header: ["  TIME", "TYPE", "MESSAGE"])
+        for event in events {
+            table.rows.append(["  " + text(event["time"]), text(event["type"]), text(event["message"])])
+        }
+        lines.append(events.isEmpty ? "  (none)" : table.render())
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,52 @@
+import AIOSServer
+import ArgumentParser
+import Foundation
+import Logging
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the platform in one process: management plane, registries, and this machine as cluster `local`.")
+
+    @Option(help: "Where registries and logs live.")
+    var dataDir: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aios").path
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "HTTP API port (0 picks a free port; the ready line tells which).")
+    var httpPort: Int = 8420
+
+    @Option(help: "gRPC inference port.")
+    var grpcPort: Int = 50052
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        for (name, port) in [("--http-port", httpPort), ("--grpc-port", grpcPort)] where !(0...65535).contains(port) {
+            throw ValidationError("\(name) must be between 0 and 65535, got \(port)")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "aios")
+        let platform = EmbeddedPlatform(
+            configuration: .init(
+                dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true),
+                host: host, httpPort: httpPort, grpcPort: grpcPort),
+            logger: logger)
+        try await platform.run { url in
+            // Unbuffered, so whoever waits for this line sees it at once.
+            FileHandle.standardOutput.write(Data("aios ready: \(url)\n".utf8))
+        }
+    }
+}

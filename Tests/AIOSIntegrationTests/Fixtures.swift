@@ -1,0 +1,47 @@
+import AIOSModel
+
+/// Specs the integration tests submit.
+enum Fixtures {
+    static let chatComponent: JSONValue = [
+        "componentId": ["name": "chat", "version": "1.0.0", "releaseTag": "stable"],
+        "componentType": "model",
+        "componentMetadata": ["framework": "vllm"],
+        "componentInitData": ["model_name": "m"],
+        "componentParameters": ["temperature": 0.7],
+        "componentInitParametersProtocol": ["temperature": ["type": "number", "min": 0, "max": 2]],
+        "policies": ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.roundrobin:v0.0.1"]],
+    ]
+
+    static func envelope(_ values: JSONValue, head: String = "header") -> JSONValue {
+        [.init(stringLiteral: head): ["templateUri": "Parser/V1", "parameters": [:]], "body": ["spec": ["values": values]]]
+    }
+
+    static let gpuCluster: JSONValue = [
+        "id": "gpu-cluster-1",
+        "regionId": "ap-south-1",
+        "clusterMetadata": ["vendor": "dma-bangalore", "name": "gpu-cluster-1"],
+        "tags": ["gpu"],
+        "reputation": 90,
+        "nodes": ["count": 1, "nodeData": [[
+            "id": "node-a",
+            "vcpus": ["count": 32], "memory": 256000,
+            "gpus": ["gpus": [["modelName": "A100", "memory": 40960], ["modelName": "A100", "memory": 40960]]],
+        ]]],
+    ]
+
+    static func block(id: String?, min: Int = 1, max: Int = 2, parameters: JSONValue = [:]) -> JSONValue {
+        var values: [String: JSONValue] = [
+            "blockComponentURI": "model.chat:1.0.0-stable",
+            "minInstances": .number(Double(min)), "maxInstances": .number(Double(max)),
+            "parameters": parameters,
+            "policyRulesSpec": [["values": [
+                "name": "clusterAllocator", "policyRuleURI": "policy.clusterAllocator.default:v1",
+                "parameters": ["filter": ["clusterQuery": ["logicalOperator": "AND", "conditions": [
+                    ["variable": "gpus.count", "operator": ">=", "value": 1],
+                ]]]],
+            ]]],
+        ]
+        if let id { values["blockId"] = .string(id) }
+        return envelope(.object(values), head: "head")
+    }
+}

@@ -1,0 +1,54 @@
+import AIOSModel
+import Foundation
+import XCTest
+
+/// What was acknowledged survives a clean restart and a `kill -9`.
+final class PersistenceTests: XCTestCase {
+    private func populate(_ platform: PlatformProcess) async throws {
+        let component = try await platform.post("/api/addComponent", json: Fixtures.chatComponent)
+        XCTAssertEqual(component.status, 200)
+        let cluster = try await platform.post("/api/createCluster", json: Fixtures.gpuCluster)
+        XCTAssertEqual(cluster.status, 200)
+        let node = try await platform.post("/api/addNode", json: ["clusterId": "gpu-cluster-1", "id": "node-z"])
+        XCTAssertEqual(node.status, 200)
+        let block = try await platform.post("/api/createBlock", json: Fixtures.block(id: "durable"))
+        XCTAssertEqual(block.status, 200)
+    }
+
+    private func verify(_ platform: PlatformProcess) async throws {
+        let component = try await platform.get("/api/components/model.chat:1.0.0-stable")
+        XCTAssertEqual(component.status, 200)
+        let cluster = try await platform.get("/api/clusters/gpu-cluster-1")
+        XCTAssertEqual(cluster.body["nodes"]?["nodeData"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["node-a", "node-z"])
+        let block = try await platform.get("/api/blocks/durable")
+        XCTAssertEqual(block.status, 200)
+        XCTAssertEqual(block.body["phase"], "Pending")
+        XCTAssertEqual(block.body["events"]?.arrayValue?.count, 1)
+        let local = try await platform.get("/api/clusters/local")
+        XCTAssertEqual(local.body.value(atDottedPath: "nodes.count"), 1, "restarts must not duplicate the local node")
+        let tasks = try await platform.get("/api/tasks")
+        XCTAssertEqual(tasks.body.arrayValue?.count, 4)
+    }
+
+    func testRegistriesSurviveACleanRestart() async throws {
+        let directory = temporaryDirectory("restart")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try PlatformProcess(dataDirectory: directory)
+        try await populate(first)
+        XCTAssertEqual(first.stop(signal: SIGTERM), 0, "SIGTERM must shut down cleanly; log:\n\(first.log)")
+
+        let second = try PlatformProcess(dataDirectory: directory)
+        try await verify(second)
+    }
+
+    func testRegistriesSurviveKill9() async throws {
+        let directory = temporaryDirectory("kill9")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try PlatformProcess(dataDirectory: directory)
+        try await populate(first)
+        first.stop(signal: SIGKILL)
+
+        let second = try PlatformProcess(dataDirectory: directory)
+        try await verify(second)
+    }
+}

@@ -1,0 +1,165 @@
+import AIOSModel
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import XCTest
+
+/// A real `aios up` child process on a free loopback port with its own data directory.
+final class PlatformProcess: @unchecked Sendable {
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The `aios` executable: `$AIOS_BIN`, else the debug build next to the tests.
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["AIOS_BIN"] { return URL(fileURLWithPath: path) }
+        return repositoryRoot.appendingPathComponent(".build/debug/aios")
+    }
+
+    let dataDirectory: URL
+    let process: Process
+    let url: String
+    private let logPath: URL
+
+    /// Starts `aios up` and waits (up to `timeout` seconds) for its `aios ready: URL` line.
+    init(dataDirectory: URL, timeout: TimeInterval = 60) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
+            throw XCTSkip("no aios executable at \(Self.executable.path); run `swift build` first (make test does)")
+        }
+        self.dataDirectory = dataDirectory
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        logPath = dataDirectory.appendingPathComponent("aios-\(UUID().uuidString.prefix(8)).log")
+        FileManager.default.createFile(atPath: logPath.path, contents: nil)
+
+        process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["up", "--data-dir", dataDirectory.path, "--http-port", "0", "--grpc-port", "0", "--host", "127.0.0.1"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = try FileHandle(forWritingTo: logPath)
+        process.standardInput = FileHandle.nullDevice
+
+        let ready = ReadyLine()
+        stdout.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ready.finish(nil)
+            } else {
+                ready.append(data)
+            }
+        }
+        try process.run()
+        guard let url = ready.wait(timeout: timeout) else {
+            process.terminate()
+            let log = (try? String(contentsOf: logPath, encoding: .utf8)) ?? ""
+            throw PlatformError("aios up did not print its ready line within \(timeout) s; log:\n\(log)")
+        }
+        self.url = url
+    }
+
+    var log: String { (try? String(contentsOf: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 30) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    // MARK: HTTP
+
+    struct Reply {
+        var status: Int
+        var body: JSONValue
+    }
+
+    func get(_ path: String) async throws -> Reply {
+        try await send(.GET, path, body: nil, contentType: nil)
+    }
+
+    func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> Reply {
+        try await send(.POST, path, body: Data(body.utf8), contentType: contentType)
+    }
+
+    func post(_ path: String, json: JSONValue) async throws -> Reply {
+        try await send(.POST, path, body: json.jsonData(), contentType: "application/json")
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> Reply {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(data: body))
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        let data = Data(buffer: bytes)
+        guard let json = JSONValue.decodeJSON(data) else {
+            throw PlatformError("\(method) \(path) answered \(response.status.code) with non-JSON: \(String(decoding: data, as: UTF8.self))")
+        }
+        return Reply(status: Int(response.status.code), body: json)
+    }
+}
+
+struct PlatformError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Collects stdout until the `aios ready: URL` line appears.
+private final class ReadyLine: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var buffer = ""
+    private var url: String?
+    private var finished = false
+
+    func append(_ data: Data) {
+        condition.lock()
+        buffer += String(decoding: data, as: UTF8.self)
+        for line in buffer.split(separator: "\n") where line.hasPrefix("aios ready: ") {
+            url = String(line.dropFirst("aios ready: ".count)).trimmingCharacters(in: .whitespaces)
+        }
+        if url != nil { finished = true }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finish(_ url: String?) {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait(timeout: TimeInterval) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !finished && condition.wait(until: deadline) {}
+        return url
+    }
+}
+
+/// A fresh temporary directory, removed by the test's teardown.
+func temporaryDirectory(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("aios-it-\(name)-\(UUID().uuidString.prefix(8))")
+}
