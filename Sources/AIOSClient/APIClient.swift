@@ -32,6 +32,14 @@ public struct APIClient: Sendable {
     public let server: String
     public let timeout: TimeAmount
 
+    /// One client for the process, failing fast when nothing listens (AsyncHTTPClient's shared client
+    /// would retry a refused connection until the request deadline).
+    private static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public init(server: String, timeout: TimeAmount = .seconds(30)) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.timeout = timeout
@@ -56,7 +64,7 @@ public struct APIClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            response = try await Self.http.execute(request, timeout: timeout)
             bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
         } catch {
             throw Unreachable(server: server, reason: String(describing: error))

@@ -60,7 +60,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        ([message] + fields.map { "  \($0.path): \($0.message)" }).joined(separator: "\n")
+        // A one-field summary already names its field; longer lists are spelled out under the message.
+        if fields.count == 1, message.contains(fields[0].path) { return message }
+        return ([message] + fields.map { "  \($0.path): \($0.message)" }).joined(separator: "\n")
     }
 
     public var json: JSONValue {

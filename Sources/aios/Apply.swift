@@ -24,7 +24,8 @@ struct Apply: AsyncParsableCommand {
 
         var failures = 0
         for (index, document) in documents.enumerated() {
-            let label = documents.count > 1 ? "\(file)[\(index)]" : file
+            let name = file == "-" ? "stdin" : file
+            let label = documents.count > 1 ? "\(name)[\(index)]" : name
             let kind: SpecKind
             switch Self.kind(of: document) {
             case .success(let detected):
