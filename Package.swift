@@ -33,6 +33,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSQuery",
+            dependencies: ["AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSPolicy",
+            dependencies: ["AIOSModel", "AIOSQuery"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSPlacement",
+            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPolicy"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSStore",
             dependencies: ["AIOSModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
@@ -45,7 +60,7 @@ let package = Package(
         .target(
             name: "AIOSServer",
             dependencies: [
-                "AIOSModel", "AIOSStore", "AIOSMetrics",
+                "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +90,16 @@ let package = Package(
         .testTarget(
             name: "AIOSModelTests",
             dependencies: ["AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSQueryTests",
+            dependencies: ["AIOSQuery", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSPlacementTests",
+            dependencies: ["AIOSPlacement", "AIOSPolicy", "AIOSQuery", "AIOSModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -60,6 +60,8 @@ public struct BlockRecord: Sendable, Equatable {
     public var phase: BlockPhase
     public var reason: String?
     public var placement: BlockPlacement
+    /// Why the block was placed where it was, or why it could not be placed.
+    public var placementReport: JSONValue
     /// Observed instances: `[{"instanceId", "phase", "healthy", ...}]`, filled by the runtime.
     public var instances: [JSONValue]
     public var createdAt: Date
@@ -76,6 +78,7 @@ public struct BlockRecord: Sendable, Equatable {
         self.phase = .pending
         self.reason = nil
         self.placement = BlockPlacement()
+        self.placementReport = .null
         self.instances = []
         self.createdAt = now
         self.updatedAt = now
@@ -83,7 +86,7 @@ public struct BlockRecord: Sendable, Equatable {
 
     public init(blockId: String, componentURI: ComponentURI, spec: [String: JSONValue], resolved: ResolvedBlock,
                 minInstances: Int, maxInstances: Int, desiredInstances: Int, phase: BlockPhase, reason: String?,
-                placement: BlockPlacement, instances: [JSONValue], createdAt: Date, updatedAt: Date) {
+                placement: BlockPlacement, placementReport: JSONValue = .null, instances: [JSONValue], createdAt: Date, updatedAt: Date) {
         self.blockId = blockId
         self.componentURI = componentURI
         self.spec = spec
@@ -94,8 +97,23 @@ public struct BlockRecord: Sendable, Equatable {
         self.phase = phase
         self.reason = reason
         self.placement = placement
+        self.placementReport = placementReport
         self.instances = instances
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// A change to a block decided against the current reservations, stored in one transaction:
+/// the block's new state, the events that explain it, and the reservations it takes.
+public struct BlockTransition: Sendable {
+    public var block: BlockRecord
+    public var events: [BlockEvent]
+    public var reservations: [Reservation]
+
+    public init(block: BlockRecord, events: [BlockEvent], reservations: [Reservation] = []) {
+        self.block = block
+        self.events = events
+        self.reservations = reservations
     }
 }

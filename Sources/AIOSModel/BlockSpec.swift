@@ -65,6 +65,22 @@ public struct BlockSpec: Sendable, Equatable {
         self.valuesPath = path
     }
 
+    /// Whether the spec asks for a dry run (`mode: "dry-run"` or AIOS's `"dry_run"`): validate and place, store nothing.
+    public var isDryRun: Bool {
+        let mode = values["mode"]?.stringValue
+        return mode == "dry-run" || mode == "dry_run"
+    }
+
+    /// Where the policy of kind `name` was written: the last `policyRulesSpec` entry with that name, or the
+    /// component's `policies` when the block inherits it.
+    public static func policyLocation(_ name: String, values: [String: JSONValue], valuesPath: FieldPath) -> FieldPath {
+        let rules = values["policyRulesSpec"]?.arrayValue ?? []
+        if let index = rules.lastIndex(where: { $0["values"]?["name"]?.stringValue == name }) {
+            return valuesPath / "policyRulesSpec" / index / "values"
+        }
+        return FieldPath([.key("(component)"), .key("policies"), .key(name)])
+    }
+
     private static func checkPolicyRule(_ rule: JSONValue, at path: FieldPath, reader: inout FieldReader) {
         guard let object = rule.objectValue else {
             reader.fail(path, "expected an object {\"values\": {name, policyRuleURI, parameters, settings}}, got \(rule.typeName)")

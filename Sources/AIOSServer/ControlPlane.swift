@@ -1,5 +1,6 @@
 import AIOSMetrics
 import AIOSModel
+import AIOSPlacement
 import AIOSStore
 import Foundation
 import Logging
@@ -21,10 +22,14 @@ public struct ControlPlane: Sendable {
     public static let localNodeId = "local"
 
     public let registry: any Registry
+    public let metrics: LiveMetrics
+    let placement: PlacementService
     let logger: Logger
 
-    public init(registry: any Registry, logger: Logger) {
+    public init(registry: any Registry, metrics: LiveMetrics, logger: Logger) {
         self.registry = registry
+        self.metrics = metrics
+        self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger)
         self.logger = logger
     }
 
@@ -101,6 +106,8 @@ public struct ControlPlane: Sendable {
 
     // MARK: Blocks
 
+    /// Validates the block (spec, component protocols, placement policies), stores it `Pending`, and places it:
+    /// `Starting` with its placement, or `Failed` with the report. A dry run places without storing anything.
     public func createBlock(_ document: JSONValue) async throws -> Outcome {
         let spec = try BlockSpec(envelope: SpecEnvelope(document: document))
         guard let component = try await registry.component(uri: spec.componentURI.description) else {
@@ -108,15 +115,87 @@ public struct ControlPlane: Sendable {
                            fields: [FieldError(path: spec.valuesPath / "blockComponentURI", message: "no such component")])
         }
         let resolved = try spec.resolve(with: component.spec)
+        let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
+                                            valuesPath: spec.valuesPath, resolved: resolved)
+        if spec.isDryRun {
+            return Outcome(taskId: "", result: Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes))
+        }
+
         let block = BlockRecord(spec: spec, resolved: resolved)
-        let result: JSONValue = ["blockId": .string(block.blockId), "phase": .string(block.phase.rawValue)]
-        let task = TaskRecord(action: "createBlock", subject: block.blockId, status: .completed, result: result)
-        let event = BlockEvent(type: "Created", message: "block created from \(spec.componentURI) with minInstances=\(spec.minInstances), maxInstances=\(spec.maxInstances); waiting for placement")
+        var task = TaskRecord(action: "createBlock", subject: block.blockId, status: .running,
+                              result: ["blockId": .string(block.blockId), "phase": .string(block.phase.rawValue)])
+        let event = BlockEvent(type: "Created", message: "block created from \(spec.componentURI) with minInstances=\(spec.minInstances), maxInstances=\(spec.maxInstances)")
         try await mapRegistryErrors(field: block.blockId, path: (spec.valuesPath / "blockId").description) {
             try await registry.createBlock(block, event: event, task: task)
         }
         logger.info("block created", metadata: ["blockId": "\(block.blockId)", "componentURI": "\(spec.componentURI)"])
-        return Outcome(taskId: task.id, result: result)
+
+        let placed = try await placement.place(blockId: block.blockId, plan: plan)
+        task.status = placed.phase == .failed ? .failed : .completed
+        task.result = Self.blockResult(placed)
+        task.updatedAt = Date()
+        try await registry.putTask(task)
+        return Outcome(taskId: task.id, result: task.result)
+    }
+
+    static func blockResult(_ block: BlockRecord) -> JSONValue {
+        var result: [String: JSONValue] = [
+            "blockId": .string(block.blockId),
+            "phase": .string(block.phase.rawValue),
+            "placement": Views.placement(block.placement),
+        ]
+        if let reason = block.reason { result["reason"] = .string(reason) }
+        if block.phase == .failed { result["report"] = block.placementReport }
+        return .object(result)
+    }
+
+    static func dryRunResult(blockId: String, outcome: PlacementOutcome, notes: [String]) -> JSONValue {
+        switch outcome {
+        case .placed(let clusterId, let reservations, let report):
+            return [
+                "blockId": .string(blockId), "dryRun": true, "placeable": true,
+                "placement": Views.placement(BlockPlacement(clusterId: clusterId, instances: reservations.map {
+                    BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus)
+                })),
+                "report": report.json, "policies": .array(notes.map(JSONValue.string)),
+            ]
+        case .unplaced(let report):
+            return [
+                "blockId": .string(blockId), "dryRun": true, "placeable": false, "reason": .string(report.summary),
+                "report": report.json, "policies": .array(notes.map(JSONValue.string)),
+            ]
+        }
+    }
+
+    // MARK: Node metrics
+
+    /// `POST /api/nodeMetrics` `{clusterId, nodeId, metrics, timestamp?}`: live metrics from an external collector.
+    public func recordNodeMetrics(_ document: JSONValue) async throws -> Outcome {
+        let envelope = try SpecEnvelope(document: document)
+        let path = envelope.valuesPath
+        var reader = FieldReader()
+        let clusterId = reader.string(envelope.values, "clusterId", at: path, required: true)
+        let nodeId = reader.string(envelope.values, "nodeId", at: path, required: true)
+        let metricsDocument = reader.object(envelope.values, "metrics", at: path, required: true)
+        let timestamp = reader.number(envelope.values, "timestamp", at: path, minimum: 0)
+        let now = Date()
+        if let timestamp, timestamp > now.timeIntervalSince1970 + 5 {
+            reader.fail(path / "timestamp", "is in the future (unix seconds; now is \(Int(now.timeIntervalSince1970)))")
+        }
+        try reader.check()
+        guard let clusterId, let nodeId, let metricsDocument else { throw APIError.validation(reader.errors) }
+        let parsed = try NodeMetrics(document: metricsDocument, at: path / "metrics")
+        guard let cluster = try await registry.cluster(id: clusterId) else {
+            throw APIError(.notFound, "cluster \"\(clusterId)\" does not exist", fields: [FieldError(path: path / "clusterId", message: "no such cluster")])
+        }
+        guard cluster.nodes.contains(where: { $0.id == nodeId }) else {
+            throw APIError(.notFound, "cluster \"\(clusterId)\" has no node \"\(nodeId)\"; add it with addNode first",
+                           fields: [FieldError(path: path / "nodeId", message: "no such node in the cluster")])
+        }
+        let receivedAt = timestamp.map { Date(timeIntervalSince1970: $0) } ?? now
+        await metrics.record(clusterId: clusterId, nodeId: nodeId, metrics: parsed, at: receivedAt)
+        logger.debug("node metrics recorded", metadata: ["clusterId": "\(clusterId)", "nodeId": "\(nodeId)"])
+        return Outcome(taskId: "", result: ["clusterId": .string(clusterId), "nodeId": .string(nodeId), "receivedAt": Views.time(receivedAt)])
     }
 
     public func removeBlock(_ document: JSONValue) async throws -> Outcome {
@@ -148,11 +227,31 @@ public struct ControlPlane: Sendable {
         return task
     }
 
-    /// Finishes work that a crash interrupted: blocks left in `Deleting` are removed.
+    /// Finishes work that a crash interrupted: blocks left in `Deleting` are removed, blocks left in
+    /// `Pending` or `Placing` are placed.
     public func resumeInterruptedWork() async throws {
-        for block in try await registry.blocks() where block.phase == .deleting {
-            logger.notice("finishing interrupted removal", metadata: ["blockId": "\(block.blockId)"])
-            try await finishRemoval(of: block)
+        for block in try await registry.blocks() {
+            switch block.phase {
+            case .deleting:
+                logger.notice("finishing interrupted removal", metadata: ["blockId": "\(block.blockId)"])
+                try await finishRemoval(of: block)
+            case .pending, .placing:
+                logger.notice("resuming interrupted placement", metadata: ["blockId": "\(block.blockId)"])
+                do {
+                    let plan = try await placement.plan(blockId: block.blockId, instances: block.desiredInstances, values: block.spec,
+                                                        valuesPath: .root, resolved: block.resolved)
+                    _ = try await placement.place(blockId: block.blockId, plan: plan)
+                } catch let error as APIError {
+                    _ = try await registry.transition(blockId: block.blockId) { block, _ in
+                        var block = block
+                        block.phase = .failed
+                        block.reason = "its placement policies no longer check: \(error.message)"
+                        return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: block.reason ?? "")])
+                    }
+                }
+            default:
+                break
+            }
         }
     }
 

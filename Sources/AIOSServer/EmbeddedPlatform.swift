@@ -13,12 +13,19 @@ public struct EmbeddedPlatform: Sendable {
         public var httpPort: Int
         /// Reserved for the inference gateway.
         public var grpcPort: Int
+        /// Node metrics older than this are stale: the node is not placed on.
+        public var metricsTTL: TimeInterval
+        /// How often this machine's metrics are sampled.
+        public var metricsInterval: TimeInterval
 
-        public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052) {
+        public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
+                    metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
             self.dataDirectory = dataDirectory
             self.host = host
             self.httpPort = httpPort
             self.grpcPort = grpcPort
+            self.metricsTTL = metricsTTL
+            self.metricsInterval = metricsInterval
         }
 
         public var databasePath: String { dataDirectory.appendingPathComponent("aios.db").path }
@@ -39,8 +46,13 @@ public struct EmbeddedPlatform: Sendable {
         let registry = try SQLiteRegistry(path: configuration.databasePath)
         logger.info("registry open", metadata: ["path": "\(configuration.databasePath)"])
 
-        let controlPlane = ControlPlane(registry: registry, logger: logger)
+        let metrics = LiveMetrics(ttl: configuration.metricsTTL)
+        let controlPlane = ControlPlane(registry: registry, metrics: metrics, logger: logger)
         try await controlPlane.registerLocalCluster(HostInventory.collect())
+        let localMetrics = LocalMetricsService(
+            metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
+            interval: configuration.metricsInterval, logger: logger)
+        await localMetrics.sampleOnce()
         try await controlPlane.resumeInterruptedWork()
 
         let host = configuration.host
@@ -53,7 +65,7 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [localMetrics, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
     }

@@ -14,6 +14,7 @@ public struct HTTPAPI: Sendable {
         "addNode": { try await $0.addNode($1) },
         "createBlock": { try await $0.createBlock($1) },
         "removeBlock": { try await $0.removeBlock($1) },
+        "nodeMetrics": { try await $0.recordNodeMetrics($1) },
     ]
 
     let controlPlane: ControlPlane
@@ -58,6 +59,14 @@ public struct HTTPAPI: Sendable {
                 throw APIError(.notFound, "cluster \"\(id)\" does not exist")
             }
             return Response.json(Views.cluster(cluster))
+        }
+        let metrics = controlPlane.metrics
+        router.get("api/clusters/:id/metrics") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard try await registry.cluster(id: id) != nil else {
+                throw APIError(.notFound, "cluster \"\(id)\" does not exist")
+            }
+            return Response.json(await metrics.document(clusterId: id))
         }
         router.get("api/blocks") { _, _ -> Response in
             var views: [JSONValue] = []

@@ -31,18 +31,23 @@ enum Views {
             "maxInstances": .number(Double(block.maxInstances)),
             "desiredInstances": .number(Double(block.desiredInstances)),
             "resolved": (try? JSONValue(encoding: block.resolved)) ?? .null,
-            "placement": [
-                "clusterId": block.placement.clusterId.map(JSONValue.string) ?? .null,
-                "instances": .array(block.placement.instances.map { instance in
-                    ["instanceId": .string(instance.instanceId), "nodeId": .string(instance.nodeId),
-                     "gpus": .array(instance.gpus.map(JSONValue.string))]
-                }),
-            ],
+            "placement": placement(block.placement),
+            "placementReport": block.placementReport,
             "instances": .array(block.instances),
             "events": .array(events.map { ["time": time($0.time), "type": .string($0.type), "message": .string($0.message)] }),
             "createdAt": time(block.createdAt),
             "updatedAt": time(block.updatedAt),
         ])
+    }
+
+    static func placement(_ placement: BlockPlacement) -> JSONValue {
+        [
+            "clusterId": placement.clusterId.map(JSONValue.string) ?? .null,
+            "instances": .array(placement.instances.map { instance in
+                ["instanceId": .string(instance.instanceId), "nodeId": .string(instance.nodeId),
+                 "gpus": .array(instance.gpus.map(JSONValue.string))]
+            }),
+        ]
     }
 
     static func task(_ task: TaskRecord) -> JSONValue {

@@ -34,10 +34,16 @@ public protocol Registry: Sendable {
     func createBlock(_ block: BlockRecord, event: BlockEvent, task: TaskRecord) async throws
     /// Stores a block's new state, with the event that explains it.
     func updateBlock(_ block: BlockRecord, event: BlockEvent?) async throws
+    /// Decides a block's next state against the current reservations and stores it, its events and its new
+    /// reservations in one transaction, so concurrent decisions never see each other half-done.
+    func transition(blockId: String, _ decide: @escaping @Sendable (BlockRecord, [Reservation]) throws -> BlockTransition) async throws -> BlockTransition
+    /// Removes a block with its events and reservations.
     func deleteBlock(id: String, task: TaskRecord) async throws
     func block(id: String) async throws -> BlockRecord?
     func blocks() async throws -> [BlockRecord]
     func events(blockId: String) async throws -> [BlockEvent]
+
+    func reservations() async throws -> [Reservation]
 
     // Policies
     func putPolicy(_ policy: PolicyRecord) async throws

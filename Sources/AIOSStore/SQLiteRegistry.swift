@@ -155,15 +155,56 @@ public final class SQLiteRegistry: Registry {
 
     public func updateBlock(_ block: BlockRecord, event: BlockEvent?) async throws {
         try await pool.write { db in
-            try db.execute(
-                sql: """
-                    UPDATE blocks SET desired_instances = ?, phase = ?, reason = ?, placement = ?, instances = ?, updated_at = ?
-                    WHERE id = ?
-                    """,
-                arguments: [block.desiredInstances, block.phase.rawValue, block.reason, try Self.encode(block.placement),
-                            JSONValue.array(block.instances).jsonString(), Date().timeIntervalSince1970, block.blockId])
-            guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
+            try Self.update(block, db)
             if let event { try Self.insert(event, blockId: block.blockId, db) }
+        }
+    }
+
+    private static func update(_ block: BlockRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE blocks SET desired_instances = ?, phase = ?, reason = ?, placement = ?, placement_report = ?,
+                                  instances = ?, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [block.desiredInstances, block.phase.rawValue, block.reason, try encode(block.placement),
+                        block.placementReport.jsonString(), JSONValue.array(block.instances).jsonString(),
+                        Date().timeIntervalSince1970, block.blockId])
+        guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
+    }
+
+    public func transition(blockId: String, _ decide: @escaping @Sendable (BlockRecord, [Reservation]) throws -> BlockTransition) async throws -> BlockTransition {
+        try await pool.write { db in
+            guard let current = try Row.fetchOne(db, sql: "SELECT * FROM blocks WHERE id = ?", arguments: [blockId]).map(Self.block) else {
+                throw RegistryError.notFound(kind: "block", id: blockId)
+            }
+            let transition = try decide(current, try Self.reservations(db))
+            try Self.update(transition.block, db)
+            for event in transition.events { try Self.insert(event, blockId: blockId, db) }
+            for reservation in transition.reservations {
+                try db.execute(
+                    sql: """
+                        INSERT INTO reservations (block_id, instance_id, cluster_id, node_id, gpus, gpu_memory, cpus, memory)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [reservation.blockId, reservation.instanceId, reservation.clusterId, reservation.nodeId,
+                                try Self.encode(reservation.gpus), reservation.gpuMemory, reservation.cpus, reservation.memory])
+            }
+            return transition
+        }
+    }
+
+    public func reservations() async throws -> [Reservation] {
+        try await pool.read { db in try Self.reservations(db) }
+    }
+
+    private static func reservations(_ db: Database) throws -> [Reservation] {
+        try Row.fetchAll(db, sql: "SELECT * FROM reservations ORDER BY block_id, instance_id").map { row in
+            let blockId: String = row["block_id"], instanceId: String = row["instance_id"]
+            return Reservation(
+                blockId: blockId, instanceId: instanceId, clusterId: row["cluster_id"], nodeId: row["node_id"],
+                gpus: try decode([String].self, row["gpus"], table: "reservations", key: "\(blockId)/\(instanceId)", field: "gpus"),
+                gpuMemory: row["gpu_memory"], cpus: row["cpus"], memory: row["memory"])
         }
     }
 
@@ -172,6 +213,7 @@ public final class SQLiteRegistry: Registry {
             try db.execute(sql: "DELETE FROM blocks WHERE id = ?", arguments: [id])
             guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: id) }
             try db.execute(sql: "DELETE FROM block_events WHERE block_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM reservations WHERE block_id = ?", arguments: [id])
             try Self.insert(task, db)
         }
     }
@@ -218,6 +260,7 @@ public final class SQLiteRegistry: Registry {
             minInstances: row["min_instances"], maxInstances: row["max_instances"], desiredInstances: row["desired_instances"],
             phase: phase, reason: row["reason"],
             placement: try decode(BlockPlacement.self, row["placement"], table: "blocks", key: id, field: "placement"),
+            placementReport: JSONValue.decodeJSON(Data((row["placement_report"] as String).utf8)) ?? .null,
             instances: instances,
             createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
     }

@@ -65,6 +65,22 @@ enum SQLiteSchema {
                 table.column("updated_at", .double).notNull()
             }
         }
+        migrator.registerMigration("v2-placement") { db in
+            try db.alter(table: "blocks") { table in
+                table.add(column: "placement_report", .text).notNull().defaults(to: "null")
+            }
+            try db.create(table: "reservations") { table in
+                table.column("block_id", .text).notNull().indexed()
+                table.column("instance_id", .text).notNull()
+                table.column("cluster_id", .text).notNull()
+                table.column("node_id", .text).notNull()
+                table.column("gpus", .text).notNull()
+                table.column("gpu_memory", .double).notNull()
+                table.column("cpus", .double).notNull()
+                table.column("memory", .double).notNull()
+                table.primaryKey(["block_id", "instance_id"])
+            }
+        }
         return migrator
     }
 }

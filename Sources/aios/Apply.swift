@@ -10,6 +10,9 @@ struct Apply: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Spec file, or - for standard input. YAML files may hold several documents.")
     var file: String
 
+    @Flag(help: "For blocks: validate and show where they would be placed (or why not), storing nothing.")
+    var dryRun = false
+
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
@@ -35,9 +38,18 @@ struct Apply: AsyncParsableCommand {
                 failures += 1
                 continue
             }
-            let reply = try await server.client.post("/api/\(kind.action)", body: document.jsonData())
+            if dryRun && kind != .block {
+                print("\(kind.rawValue) in \(label): skipped (--dry-run applies to blocks)")
+                continue
+            }
+            let submitted = dryRun ? Self.withMode("dry-run", document) : document
+            let reply = try await server.client.post("/api/\(kind.action)", body: submitted.jsonData())
             do {
                 let body = try reply.get()
+                if dryRun {
+                    print(Self.dryRunText(body["result"] ?? .null))
+                    continue
+                }
                 print("\(kind.rawValue) \(Self.name(of: body["result"] ?? .null, kind: kind)) created (task \(body["task_id"]?.stringValue ?? "-"))")
             } catch let error as APIError {
                 printError("\(label): \(kind.rawValue) rejected: \(error)")
@@ -63,6 +75,37 @@ struct Apply: AsyncParsableCommand {
             return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId) or block (blockComponentURI)"))
         }
         return .success(kind)
+    }
+
+    /// The document with `mode` set in its values, wherever they sit (envelope or bare).
+    static func withMode(_ mode: String, _ document: JSONValue) -> JSONValue {
+        guard case .object(var root) = document else { return document }
+        if case .object(var body)? = root["body"], case .object(var spec)? = body["spec"], case .object(var values)? = spec["values"] {
+            values["mode"] = .string(mode)
+            spec["values"] = .object(values)
+            body["spec"] = .object(spec)
+            root["body"] = .object(body)
+        } else {
+            root["mode"] = .string(mode)
+        }
+        return .object(root)
+    }
+
+    static func dryRunText(_ result: JSONValue) -> String {
+        let blockId = result["blockId"]?.stringValue ?? "?"
+        var lines: [String] = []
+        if result["placeable"]?.boolValue == true {
+            lines.append("block \(blockId) would be placed on cluster \(result["placement"]?["clusterId"]?.stringValue ?? "?") (dry run, nothing stored):")
+            for instance in result["placement"]?["instances"]?.arrayValue ?? [] {
+                let gpus = instance["gpus"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                lines.append("  \(instance["instanceId"]?.stringValue ?? "?") → node \(instance["nodeId"]?.stringValue ?? "?")" + (gpus.isEmpty ? "" : ", GPUs \(gpus.joined(separator: ","))"))
+            }
+        } else {
+            lines.append("block \(blockId) cannot be placed (dry run, nothing stored):")
+            lines += Describe.reportLines(result["report"] ?? .null).map { "  " + $0 }
+        }
+        for note in result["policies"]?.arrayValue ?? [] { lines.append("  policy: \(note.stringValue ?? "")") }
+        return lines.joined(separator: "\n")
     }
 
     static func name(of result: JSONValue, kind: SpecKind) -> String {

@@ -49,6 +49,10 @@ struct Describe: AsyncParsableCommand {
             }
             lines.append(table.render())
         }
+        if let report = block["placementReport"], !report.isNull {
+            lines.append("Placement report:")
+            lines += Self.reportLines(report).map { "  " + $0 }
+        }
         if let policies = block["resolved"]?["policies"]?.objectValue, !policies.isEmpty {
             lines.append("Policies:")
             for (name, policy) in policies.sorted(by: { $0.key < $1.key }) {
@@ -63,5 +67,19 @@ struct Describe: AsyncParsableCommand {
         }
         lines.append(events.isEmpty ? "  (none)" : table.render())
         return lines.joined(separator: "\n")
+    }
+
+    /// A placement report (`{summary, clusters[{clusterId, outcome, reasons, nodes[{nodeId, reasons}]}]}`) as indented lines.
+    static func reportLines(_ report: JSONValue) -> [String] {
+        var lines = [report["summary"]?.stringValue ?? ""]
+        for cluster in report["clusters"]?.arrayValue ?? [] where cluster["outcome"]?.stringValue != "chosen" {
+            lines.append("cluster \(cluster["clusterId"]?.stringValue ?? "?"): \(cluster["outcome"]?.stringValue ?? "?")")
+            for reason in cluster["reasons"]?.arrayValue ?? [] { lines.append("  - \(reason.stringValue ?? "")") }
+            for node in cluster["nodes"]?.arrayValue ?? [] {
+                lines.append("  node \(node["nodeId"]?.stringValue ?? "?"):")
+                for reason in node["reasons"]?.arrayValue ?? [] { lines.append("    - \(reason.stringValue ?? "")") }
+            }
+        }
+        return lines
     }
 }

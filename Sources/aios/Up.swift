@@ -19,12 +19,21 @@ struct Up: AsyncParsableCommand {
     @Option(help: "gRPC inference port.")
     var grpcPort: Int = 50052
 
+    @Option(help: "Seconds after which a node's metrics are stale and the node is not placed on.")
+    var metricsTTL: Double = 30
+
+    @Option(help: "Seconds between samples of this machine's metrics.")
+    var metricsInterval: Double = 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard metricsTTL > 0, metricsInterval > 0 else {
+            throw ValidationError("--metrics-ttl and --metrics-interval must be positive")
         }
         for (name, port) in [("--http-port", httpPort), ("--grpc-port", grpcPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be between 0 and 65535, got \(port)")
@@ -42,7 +51,8 @@ struct Up: AsyncParsableCommand {
         let platform = EmbeddedPlatform(
             configuration: .init(
                 dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true),
-                host: host, httpPort: httpPort, grpcPort: grpcPort),
+                host: host, httpPort: httpPort, grpcPort: grpcPort,
+                metricsTTL: metricsTTL, metricsInterval: metricsInterval),
             logger: logger)
         try await platform.run { url in
             // Unbuffered, so whoever waits for this line sees it at once.

@@ -101,7 +101,13 @@ final class ExamplesAndCLITests: XCTestCase {
         let yaml = try aios(["apply", "-f", yamlFile.path], server: server)
         XCTAssertEqual(yaml.status, 0, yaml.stderr)
         XCTAssertTrue(yaml.stdout.contains("node dma-bangalore-gpu-1/blr-extra created"), yaml.stdout)
-        XCTAssertTrue(yaml.stdout.contains("block mistral-small (Pending) created"), yaml.stdout)
+        // Without placement policies of its own the block may go anywhere: the only node reporting metrics is `local`.
+        XCTAssertTrue(yaml.stdout.contains("block mistral-small (Starting) created"), yaml.stdout)
+
+        let dryRun = try aios(["apply", "--dry-run", "-f", "examples/mistral7b/block.json"], server: server)
+        XCTAssertEqual(dryRun.status, 0, dryRun.stderr)
+        XCTAssertTrue(dryRun.stdout.contains("cannot be placed (dry run, nothing stored)"), dryRun.stdout)
+        XCTAssertTrue(dryRun.stdout.contains("clusterMetadata.vendor = local, needs == dma-bangalore"), dryRun.stdout)
 
         let json = try aios(["get", "blocks", "-o", "json"], server: server)
         XCTAssertEqual(json.status, 0, json.stderr)
@@ -120,7 +126,9 @@ final class ExamplesAndCLITests: XCTestCase {
 
         let described = try aios(["describe", "block", "mistral-chat-88"], server: server)
         XCTAssertEqual(described.status, 0, described.stderr)
-        XCTAssertTrue(described.stdout.contains("Phase:       Pending"), described.stdout)
+        // No collector reported for the example cluster's nodes, so the block failed with a report saying so.
+        XCTAssertTrue(described.stdout.contains("Phase:       Failed"), described.stdout)
+        XCTAssertTrue(described.stdout.contains("no node has reported metrics"), described.stdout)
         XCTAssertTrue(described.stdout.contains("resourceAllocator: policy.resourceAllocator.gpu-node-selector:v0.0.1"), described.stdout)
         XCTAssertTrue(described.stdout.contains("Created"), described.stdout)
 

@@ -1,7 +1,26 @@
 import AIOSModel
+import Foundation
 
 /// Specs the integration tests submit.
 enum Fixtures {
+    /// A node metrics push: `gpus` as (utilisation %, free MB, total MB).
+    static func nodeMetrics(cluster: String, node: String, load15m: Double = 1, memoryFree: Double = 100_000,
+                            gpus: [(util: Double, free: Double, total: Double)] = [], ageSeconds: Double = 0) -> JSONValue {
+        var body: [String: JSONValue] = [
+            "clusterId": .string(cluster), "nodeId": .string(node),
+            "metrics": [
+                "vcpu": ["load1m": .number(load15m), "load5m": .number(load15m), "load15m": .number(load15m)],
+                "memory": ["freeMem": .number(memoryFree), "usedMem": 1000],
+                "gpus": .array(gpus.enumerated().map { index, gpu in
+                    ["gpu_id": .string(String(index)), "cudaUtilization": .number(gpu.util), "memUtilization": 0,
+                     "freeMem": .number(gpu.free), "usedMem": .number(gpu.total - gpu.free), "totalMem": .number(gpu.total)]
+                }),
+            ],
+        ]
+        if ageSeconds > 0 { body["timestamp"] = .number(Date().timeIntervalSince1970 - ageSeconds) }
+        return .object(body)
+    }
+
     static let chatComponent: JSONValue = [
         "componentId": ["name": "chat", "version": "1.0.0", "releaseTag": "stable"],
         "componentType": "model",

@@ -11,8 +11,11 @@ final class PersistenceTests: XCTestCase {
         XCTAssertEqual(cluster.status, 200)
         let node = try await platform.post("/api/addNode", json: ["clusterId": "gpu-cluster-1", "id": "node-z"])
         XCTAssertEqual(node.status, 200)
+        let metrics = try await platform.post("/api/nodeMetrics", json: Fixtures.nodeMetrics(cluster: "gpu-cluster-1", node: "node-a"))
+        XCTAssertEqual(metrics.status, 200)
         let block = try await platform.post("/api/createBlock", json: Fixtures.block(id: "durable"))
         XCTAssertEqual(block.status, 200)
+        XCTAssertEqual(block.body["result"]?["phase"], "Starting", block.body.jsonString())
     }
 
     private func verify(_ platform: PlatformProcess) async throws {
@@ -22,8 +25,10 @@ final class PersistenceTests: XCTestCase {
         XCTAssertEqual(cluster.body["nodes"]?["nodeData"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["node-a", "node-z"])
         let block = try await platform.get("/api/blocks/durable")
         XCTAssertEqual(block.status, 200)
-        XCTAssertEqual(block.body["phase"], "Pending")
-        XCTAssertEqual(block.body["events"]?.arrayValue?.count, 1)
+        XCTAssertEqual(block.body["phase"], "Starting")
+        XCTAssertEqual(block.body["placement"]?["clusterId"], "gpu-cluster-1")
+        XCTAssertEqual(block.body["placement"]?["instances"]?.arrayValue?.first?["nodeId"], "node-a")
+        XCTAssertEqual(block.body["events"]?.arrayValue?.last?["type"], "Placed")
         let local = try await platform.get("/api/clusters/local")
         XCTAssertEqual(local.body.value(atDottedPath: "nodes.count"), 1, "restarts must not duplicate the local node")
         let tasks = try await platform.get("/api/tasks")

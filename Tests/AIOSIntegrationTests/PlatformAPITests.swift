@@ -82,11 +82,18 @@ final class PlatformAPITests: XCTestCase {
         XCTAssertEqual(clusterDocument.body.value(atDottedPath: "gpus.count"), 3)
         XCTAssertEqual(clusterDocument.body.value(atDottedPath: "nodes.count"), 2)
 
+        for node in ["node-a", "node-b"] {
+            let pushed = try await platform.post("/api/nodeMetrics", json: Fixtures.nodeMetrics(cluster: "gpu-cluster-1", node: node))
+            XCTAssertEqual(pushed.status, 200, pushed.body.jsonString())
+        }
+
         let created = try await platform.post("/api/createBlock", json: Fixtures.block(id: "chat-1", parameters: ["temperature": 0.2]))
         XCTAssertEqual(created.status, 200, created.body.jsonString())
         XCTAssertEqual(created.body["success"], true)
         XCTAssertNotNil(created.body["task_id"]?.stringValue)
-        XCTAssertEqual(created.body["result"], ["blockId": "chat-1", "phase": "Pending"])
+        XCTAssertEqual(created.body["result"]?["blockId"], "chat-1")
+        XCTAssertEqual(created.body["result"]?["phase"], "Starting")
+        XCTAssertEqual(created.body["result"]?["placement"]?["clusterId"], "gpu-cluster-1")
 
         let block = try await platform.get("/api/blocks/chat-1")
         XCTAssertEqual(block.status, 200)
@@ -94,11 +101,12 @@ final class PlatformAPITests: XCTestCase {
             XCTAssertNotNil(block.body[key], "block view lacks \(key)")
         }
         XCTAssertEqual(block.body["componentURI"], "model.chat:1.0.0-stable")
-        XCTAssertEqual(block.body["placement"]?["instances"], [])
+        XCTAssertEqual(block.body["placement"]?["instances"]?.arrayValue?.count, 1)
         XCTAssertEqual(block.body["resolved"]?["parameters"]?["temperature"], 0.2)
         XCTAssertEqual(block.body["resolved"]?["blockInitData"]?["model_name"], "m")
         XCTAssertEqual(block.body["resolved"]?["policies"]?["loadBalancer"]?["policyRuleURI"], "policy.loadBalancer.roundrobin:v0.0.1")
-        XCTAssertEqual(block.body["events"]?.arrayValue?.first?["type"], "Created")
+        XCTAssertEqual(block.body["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue },
+                       ["Created", "PolicyResolved", "PolicyResolved", "Placing", "Placed"])
 
         let generated = try await platform.post("/api/createBlock", json: Fixtures.block(id: nil))
         let generatedId = try XCTUnwrap(generated.body["result"]?["blockId"]?.stringValue)

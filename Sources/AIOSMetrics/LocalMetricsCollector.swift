@@ -1,0 +1,32 @@
+import Foundation
+
+/// Samples this machine: `/proc/loadavg`, `/proc/meminfo`, `/proc/stat` (CPU busy % since the last sample),
+/// and GPUs from `nvidia-smi` when present.
+public final class LocalMetricsCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var previousCPU: ProcStat.CPUTimes?
+
+    public init() {}
+
+    public func sample() -> NodeMetrics {
+        let loads = read("/proc/loadavg").flatMap(ProcStat.loadAverages) ?? (0, 0, 0)
+        let meminfo = read("/proc/meminfo").map(MemInfo.parse) ?? [:]
+        let total = (meminfo["MemTotal"] ?? 0) / 1024
+        let available = (meminfo["MemAvailable"] ?? meminfo["MemFree"] ?? 0) / 1024
+        let cpu = read("/proc/stat").flatMap(ProcStat.cpuTimes)
+        lock.lock()
+        let usage = cpu.flatMap { current in previousCPU.flatMap { current.usage(since: $0) } }
+        previousCPU = cpu ?? previousCPU
+        lock.unlock()
+        let gpus = NvidiaSMI.query().map { gpu in
+            GPUMetrics(gpuId: String(gpu.index), cudaUtilization: gpu.utilizationGPU, memUtilization: gpu.utilizationMemory,
+                       freeMem: gpu.memoryFree, usedMem: gpu.memoryUsed, totalMem: gpu.memoryTotal)
+        }
+        return NodeMetrics(load1m: loads.0, load5m: loads.1, load15m: loads.2, cpuUsage: usage,
+                           memoryFree: available.rounded(), memoryUsed: max(0, total - available).rounded(), gpus: gpus)
+    }
+
+    private func read(_ path: String) -> String? {
+        try? String(contentsOfFile: path, encoding: .utf8)
+    }
+}

@@ -1,0 +1,71 @@
+import AIOSModel
+import AIOSPolicy
+
+/// What one instance needs on its node, from the `resourceAllocator` policy's parameters and settings:
+/// `gpus` (all on one node), `max_gpu_utilization` (0–1), `min_gpu_free_memory` (MB), `cpus`, `min_memory_mb`,
+/// and `selection_mode` `greedy` | `balanced` | `lightest-load`.
+public struct ResourceRequest: Sendable, Equatable {
+    public enum SelectionMode: String, Sendable, CaseIterable {
+        /// Pack: fill the nodes and GPUs already in use before opening new ones.
+        case greedy
+        /// Spread: put each instance on the node with the fewest instances of this block.
+        case balanced
+        /// The least loaded node and GPUs first.
+        case lightestLoad = "lightest-load"
+    }
+
+    public var gpus: Int
+    /// Fraction 0–1; a GPU at or above it is not used.
+    public var maxGPUUtilization: Double?
+    /// MB each GPU must have free; also what the instance reserves on each GPU. Without it the GPU is taken whole.
+    public var minGPUFreeMemory: Double?
+    public var cpus: Double
+    /// MB
+    public var memory: Double
+    public var selectionMode: SelectionMode
+
+    public init(gpus: Int = 0, maxGPUUtilization: Double? = nil, minGPUFreeMemory: Double? = nil, cpus: Double = 0, memory: Double = 0, selectionMode: SelectionMode = .balanced) {
+        self.gpus = gpus
+        self.maxGPUUtilization = maxGPUUtilization
+        self.minGPUFreeMemory = minGPUFreeMemory
+        self.cpus = cpus
+        self.memory = memory
+        self.selectionMode = selectionMode
+    }
+
+    public init(rule: PolicyRule?) throws(APIError) {
+        guard let rule else {
+            self.init()
+            return
+        }
+        var reader = FieldReader()
+        let parameters = rule.parameters, path = rule.location / "parameters"
+        let gpus = reader.int(parameters, "gpus", at: path, minimum: 0) ?? 0
+        var maxUtilization = reader.number(parameters, "max_gpu_utilization", at: path, minimum: 0)
+        if let value = maxUtilization, value > 1 {
+            reader.fail(path / "max_gpu_utilization", "is a fraction 0–1 (0.9 means 90 %), got \(value.formatted)")
+            maxUtilization = nil
+        }
+        let minFree = reader.number(parameters, "min_gpu_free_memory", at: path, minimum: 0)
+        let cpus = reader.number(parameters, "cpus", at: path, minimum: 0) ?? 0
+        let memoryKey = parameters["min_memory_mb"] != nil ? "min_memory_mb" : "memory"
+        let memory = reader.number(parameters, memoryKey, at: path, minimum: 0) ?? 0
+        var mode = SelectionMode.balanced
+        for (source, location) in [(rule.parameters, path), (rule.settings, rule.location / "settings")] {
+            if let text = reader.string(source, "selection_mode", at: location) {
+                if let parsed = SelectionMode(rawValue: text) {
+                    mode = parsed
+                } else {
+                    reader.fail(location / "selection_mode", "expected greedy, balanced or lightest-load, got \"\(text)\"")
+                }
+            }
+        }
+        try reader.check()
+        self.init(gpus: gpus, maxGPUUtilization: maxUtilization, minGPUFreeMemory: minFree, cpus: cpus, memory: memory, selectionMode: mode)
+    }
+
+    /// What the instance reserves on each GPU it gets, given the GPU's total memory.
+    func gpuReservation(totalMemory: Double) -> Double {
+        minGPUFreeMemory ?? totalMemory
+    }
+}

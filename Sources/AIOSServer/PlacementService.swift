@@ -1,0 +1,146 @@
+import AIOSMetrics
+import AIOSModel
+import AIOSPlacement
+import AIOSPolicy
+import AIOSQuery
+import AIOSStore
+import Foundation
+import Logging
+
+/// Places blocks: turns a block's policies into a placement request (type-checked when the block is created),
+/// builds the capacity snapshot from the registry and live metrics, and stores the decision with its
+/// reservations in one registry transaction.
+struct PlacementService: Sendable {
+    /// A block's parsed placement policies, and what the block's events should say about them.
+    struct Plan: Sendable {
+        var request: PlacementRequest
+        var notes: [String]
+    }
+
+    let registry: any Registry
+    let metrics: LiveMetrics
+    let logger: Logger
+
+    /// Parses the block's `clusterAllocator` and `resourceAllocator` policies. Errors name the bad field.
+    func plan(blockId: String, instances: Int, values: [String: JSONValue], valuesPath: FieldPath, resolved: ResolvedBlock) async throws -> Plan {
+        let clusters = try await registry.clusters()
+        var metricsSamples: [JSONValue] = []
+        for cluster in clusters {
+            metricsSamples.append(await metrics.document(clusterId: cluster.id))
+        }
+        var errors: [FieldError] = []
+        func rule(_ kind: PolicyKind) -> PolicyRule? {
+            let location = BlockSpec.policyLocation(kind.rawValue, values: values, valuesPath: valuesPath)
+            do {
+                return try PolicyRule.read(resolved.policies, kind: kind, location: location)
+            } catch {
+                errors += error.fields
+                return nil
+            }
+        }
+        let clusterRule = rule(.clusterAllocator)
+        let resourceRule = rule(.resourceAllocator)
+        var selection = ClusterSelection()
+        var resources = ResourceRequest()
+        do {
+            selection = try ClusterSelection(rule: clusterRule, clusterSamples: clusters.map(\.assembled), metricsSamples: metricsSamples)
+        } catch {
+            errors += error.fields
+        }
+        do {
+            resources = try ResourceRequest(rule: resourceRule)
+        } catch {
+            errors += error.fields
+        }
+        if !errors.isEmpty { throw APIError.validation(errors) }
+        let notes = [
+            BuiltInPolicies.resolve(clusterRule, kind: .clusterAllocator).note,
+            BuiltInPolicies.resolve(resourceRule, kind: .resourceAllocator).note,
+        ].compactMap { $0 }
+        return Plan(request: PlacementRequest(blockId: blockId, instances: instances, selection: selection, resources: resources), notes: notes)
+    }
+
+    /// Every cluster, its fresh-metrics document and its nodes' capacity, as of now.
+    func snapshot() async throws -> CapacitySnapshot {
+        let clusters = try await registry.clusters()
+        let live = await metrics.snapshot()
+        let now = Date()
+        let ttl = metrics.ttl
+        return CapacitySnapshot(clusters: clusters.map { cluster in
+            let samples = Array((live[cluster.id] ?? [:]).values)
+            let nodes = cluster.nodes.map { node -> CapacitySnapshot.Node in
+                let document = JSONValue.object(node.document)
+                let sample = live[cluster.id]?[node.id]
+                return CapacitySnapshot.Node(
+                    id: node.id,
+                    vcpus: document.value(atDottedPath: "vcpus.count")?.numberValue ?? 0,
+                    memory: document["memory"]?.numberValue ?? 0,
+                    declaredGPUs: node.gpuCount,
+                    live: sample.map { sample in
+                        CapacitySnapshot.Live(
+                            ageSeconds: sample.age(at: now), load15m: sample.metrics.load15m, memoryFree: sample.metrics.memoryFree,
+                            gpus: sample.metrics.gpus.map {
+                                CapacitySnapshot.GPU(id: $0.gpuId, totalMemory: $0.totalMem, freeMemory: $0.freeMem, utilization: $0.cudaUtilization)
+                            })
+                    })
+            }
+            return CapacitySnapshot.Cluster(
+                id: cluster.id, document: cluster.assembled,
+                metrics: ClusterMetrics.document(clusterId: cluster.id, samples: samples, now: now, ttl: ttl, includeStale: false),
+                nodes: nodes)
+        }, ttl: ttl)
+    }
+
+    /// Decides without storing anything.
+    func dryRun(_ plan: Plan) async throws -> PlacementOutcome {
+        let snapshot = try await snapshot()
+        let reservations = try await registry.reservations()
+        return Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate)
+    }
+
+    /// Moves a block to `Placing`, decides, and stores `Starting` with its placement and reservations, or
+    /// `Failed` with the report.
+    func place(blockId: String, plan: Plan) async throws -> BlockRecord {
+        let snapshot = try await snapshot()
+        _ = try await registry.transition(blockId: blockId) { block, _ in
+            var block = block
+            block.phase = .placing
+            block.reason = nil
+            let events = plan.notes.map { BlockEvent(type: "PolicyResolved", message: $0) }
+                + [BlockEvent(type: "Placing", message: "choosing a cluster and nodes for \(plan.request.instances) instance(s)")]
+            return BlockTransition(block: block, events: events)
+        }
+        let decided = try await registry.transition(blockId: blockId) { block, reservations in
+            var block = block
+            switch Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate) {
+            case .placed(let clusterId, let placed, let report):
+                block.phase = .starting
+                block.reason = nil
+                block.placement = BlockPlacement(clusterId: clusterId, instances: placed.map {
+                    BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus)
+                })
+                block.placementReport = report.json
+                return BlockTransition(block: block, events: [BlockEvent(type: "Placed", message: report.summary)], reservations: placed)
+            case .unplaced(let report):
+                block.phase = .failed
+                block.reason = report.summary
+                block.placementReport = report.json
+                return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: report.lines.joined(separator: "\n"))])
+            }
+        }
+        logger.info("block placement decided", metadata: [
+            "blockId": "\(blockId)", "phase": "\(decided.block.phase.rawValue)",
+            "clusterId": "\(decided.block.placement.clusterId ?? "-")",
+        ])
+        return decided.block
+    }
+}
+
+/// Instance ids: `inst-` and six random lowercase letters and digits (DNS-label safe).
+enum InstanceID {
+    static func generate() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return "inst-" + String((0..<6).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+    }
+}
