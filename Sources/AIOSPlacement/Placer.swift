@@ -230,7 +230,7 @@ public enum Placer {
                     }
                 }
                 let picked = eligible.prefix(request.gpus)
-                chosen = picked.map(\.gpu)
+                chosen = picked.map(\.gpu).sorted { GPUOrder.precedes($0.id, $1.id) }
                 remainingGPU = eligible.reduce(0) { $0 + $1.available } - picked.reduce(0) { $0 + request.gpuReservation(totalMemory: $1.gpu.totalMemory) }
             }
         }
@@ -242,5 +242,13 @@ public enum Placer {
             remaining: request.gpus > 0 ? remainingGPU : freeCPUs - request.cpus,
             load: request.gpus > 0 ? gpuLoad : live.load15m, id: node.id)
         return .fits(gpus: chosen, score: score)
+    }
+}
+
+/// GPU ids in the order people read them: numerically when both are numbers ("2" before "10").
+enum GPUOrder {
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        if let x = Int(a), let y = Int(b) { return x < y }
+        return a < b
     }
 }

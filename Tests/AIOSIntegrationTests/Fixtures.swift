@@ -48,6 +48,20 @@ enum Fixtures {
         ]]],
     ]
 
+    /// A block of the chat component pinned to one cluster, asking for `gpus` GPUs per instance.
+    static func placedBlock(id: String, clusterId: String, gpus: Int, minGPUFreeMemory: Double? = nil) -> JSONValue {
+        var resources: [String: JSONValue] = ["gpus": .number(Double(gpus)), "max_gpu_utilization": 0.9]
+        if let minGPUFreeMemory { resources["min_gpu_free_memory"] = .number(minGPUFreeMemory) }
+        return [
+            "blockId": .string(id), "blockComponentURI": "model.chat:1.0.0-stable", "minInstances": 1, "maxInstances": 1,
+            "policyRulesSpec": [
+                ["values": ["name": "clusterAllocator", "policyRuleURI": "policy.clusterAllocator.pin:v1",
+                            "parameters": ["filter": ["clusterQuery": ["variable": "id", "operator": "==", "value": .string(clusterId)]]]]],
+                ["values": ["name": "resourceAllocator", "policyRuleURI": "policy.resourceAllocator.gpu:v1", "parameters": .object(resources)]],
+            ],
+        ]
+    }
+
     static func block(id: String?, min: Int = 1, max: Int = 2, parameters: JSONValue = [:]) -> JSONValue {
         var values: [String: JSONValue] = [
             "blockComponentURI": "model.chat:1.0.0-stable",
