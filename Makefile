@@ -1,7 +1,7 @@
 # aios-swift: build, test and demo entry points. `make test` is what CI runs.
 SWIFT ?= swift
 
-.PHONY: build test demo clean
+.PHONY: build test demo bench clean
 
 build:
 	$(SWIFT) build
@@ -14,6 +14,11 @@ test:
 # Starts the platform on a temporary data dir, applies an example cluster, component and block, shows them, stops.
 demo: build
 	bash scripts/demo.sh
+
+# Benchmarks (release build); each prints its numbers and a ratio against a baseline measured in the same run.
+bench:
+	$(SWIFT) build -c release --product aios-bench
+	.build/release/aios-bench
 
 clean:
 	rm -rf .build

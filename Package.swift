@@ -87,6 +87,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "aios-bench",
+            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics"],
+            path: "Sources/aios-bench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AIOSModelTests",
             dependencies: ["AIOSModel"],

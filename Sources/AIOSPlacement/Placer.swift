@@ -33,24 +33,19 @@ public enum Placer {
         var ledger = Ledger(reservations, blockId: request.blockId)
         var verdicts: [PlacementReport.ClusterVerdict] = []
 
-        // 1. Filter clusters on their document and their live metrics.
+        // 1. Filter clusters on their document and their live metrics. Why a cluster was rejected is
+        //    worked out only when the report needs it (a placed block's report does not list rejections).
         var candidates: [(cluster: CapacitySnapshot.Cluster, freeGPU: Double, load: Double, freeMemory: Double)] = []
+        var rejected: [CapacitySnapshot.Cluster] = []
         for cluster in snapshot.clusters {
-            var reasons = request.selection.clusterQuery.failures(cluster.document).map(\.description)
-            if reasons.isEmpty, let metricsQuery = request.selection.metricsQuery {
-                if (cluster.metrics["freshNodes"]?.numberValue ?? 0) == 0 {
-                    reasons.append("no node has reported metrics in the last \(snapshot.ttl.formatted) s, so its metrics conditions cannot hold")
-                } else {
-                    reasons += metricsQuery.failures(cluster.metrics).map(\.description)
-                }
-            }
-            guard reasons.isEmpty else {
-                verdicts.append(.init(clusterId: cluster.id, outcome: "rejected", reasons: reasons, nodes: []))
+            guard request.selection.clusterQuery.matches(cluster.document), metricsHold(request, cluster) else {
+                rejected.append(cluster)
                 continue
             }
-            let freeGPU = (cluster.metrics.value(atDottedPath: "cluster.gpu.totalFreeMem")?.numberValue ?? 0) - (ledger.clusterGPUMemory[cluster.id] ?? 0)
-            let load = cluster.metrics.value(atDottedPath: "cluster.vcpu.load15m")?.numberValue ?? 0
-            let freeMemory = cluster.metrics.value(atDottedPath: "cluster.memory.freeMem")?.numberValue ?? 0
+            let summary = cluster.metrics["cluster"]
+            let freeGPU = (summary?["gpu"]?["totalFreeMem"]?.numberValue ?? 0) - (ledger.clusterGPUMemory[cluster.id] ?? 0)
+            let load = summary?["vcpu"]?["load15m"]?.numberValue ?? 0
+            let freeMemory = summary?["memory"]?["freeMem"]?.numberValue ?? 0
             candidates.append((cluster, freeGPU, load, freeMemory))
         }
 
@@ -83,18 +78,42 @@ public enum Placer {
                     + placed.map { "\($0.instanceId) → node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: "; ")
                     + " (\(matched) of \(snapshot.clusters.count) clusters matched the filters, tried \(rank + 1))"
                 return .placed(clusterId: candidate.cluster.id, reservations: placed,
-                               report: PlacementReport(summary: summary, clusters: trimmed(verdicts.filter { $0.outcome != "rejected" })))
+                               report: PlacementReport(summary: summary, clusters: trimmed(verdicts)))
             case .failed(let nodes):
                 verdicts.append(.init(clusterId: candidate.cluster.id, outcome: "no-fit",
                                       reasons: ["no way to fit \(request.instances) instance(s) on its nodes"], nodes: nodes))
             }
         }
 
-        let rejected = verdicts.filter { $0.outcome == "rejected" }.count
         let summary = snapshot.clusters.isEmpty
             ? "no cluster is registered"
-            : "no cluster can host \(request.instances) instance(s) of \(request.blockId): \(rejected) of \(snapshot.clusters.count) rejected by the filters, \(matched) matched but had no node that fits"
-        return .unplaced(PlacementReport(summary: summary, clusters: trimmed(verdicts)))
+            : "no cluster can host \(request.instances) instance(s) of \(request.blockId): \(rejected.count) of \(snapshot.clusters.count) rejected by the filters, \(matched) matched but had no node that fits"
+        for cluster in rejected.prefix(max(0, reportedClusters - verdicts.count)) {
+            verdicts.append(.init(clusterId: cluster.id, outcome: "rejected", reasons: rejectionReasons(request, cluster, ttl: snapshot.ttl), nodes: []))
+        }
+        let omitted = snapshot.clusters.count - verdicts.count
+        if omitted > 0 {
+            verdicts.append(.init(clusterId: "…", outcome: "omitted", reasons: ["\(omitted) more clusters not listed"], nodes: []))
+        }
+        return .unplaced(PlacementReport(summary: summary, clusters: verdicts))
+    }
+
+    private static func metricsHold(_ request: PlacementRequest, _ cluster: CapacitySnapshot.Cluster) -> Bool {
+        guard let metricsQuery = request.selection.metricsQuery else { return true }
+        return (cluster.metrics["freshNodes"]?.numberValue ?? 0) > 0 && metricsQuery.matches(cluster.metrics)
+    }
+
+    /// The failed conditions, with the values the cluster has.
+    private static func rejectionReasons(_ request: PlacementRequest, _ cluster: CapacitySnapshot.Cluster, ttl: Double) -> [String] {
+        var reasons = request.selection.clusterQuery.failures(cluster.document).map(\.description)
+        if let metricsQuery = request.selection.metricsQuery {
+            if (cluster.metrics["freshNodes"]?.numberValue ?? 0) == 0 {
+                reasons.append("no node has reported metrics in the last \(ttl.formatted) s, so its metrics conditions cannot hold")
+            } else {
+                reasons += metricsQuery.failures(cluster.metrics).map(\.description)
+            }
+        }
+        return reasons
     }
 
     private static func trimmed(_ verdicts: [PlacementReport.ClusterVerdict]) -> [PlacementReport.ClusterVerdict] {

@@ -1,4 +1,6 @@
 import AIOSMetrics
+import AIOSModel
+import Foundation
 import XCTest
 
 final class InventoryParsingTests: XCTestCase {
@@ -38,5 +40,57 @@ final class InventoryParsingTests: XCTestCase {
         XCTAssertGreaterThan(inventory.memory, 0)
         let node = inventory.nodeDocument(id: "local")
         XCTAssertEqual(node["gpus"]?["count"]?.intValue, inventory.gpus.count)
+    }
+}
+
+final class LiveMetricsParsingTests: XCTestCase {
+    func testProcStatUsageBetweenSamples() throws {
+        let first = try XCTUnwrap(ProcStat.cpuTimes("cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\n"))
+        let second = try XCTUnwrap(ProcStat.cpuTimes("cpu  150 0 150 900 0 0 0 0 0 0\n"))
+        XCTAssertEqual(try XCTUnwrap(second.usage(since: first)), 50, accuracy: 0.001)
+        XCTAssertNil(first.usage(since: first))
+    }
+
+    func testLoadAverages() throws {
+        let loads = try XCTUnwrap(ProcStat.loadAverages("0.52 0.58 0.59 1/467 12345\n"))
+        XCTAssertEqual(loads.0, 0.52)
+        XCTAssertEqual(loads.2, 0.59)
+    }
+
+    func testPushedMetricsAcceptAIOSSpellingsAndDeriveTotals() throws {
+        let metrics = try NodeMetrics(document: [
+            "resource": ["node": [
+                "vcpu": ["load_1m": 1, "load_5m": 2, "load_15m": 3],
+                "memory": ["freeMem": 1000, "totalMem": 4000],
+                "gpus": [["gpu_id": 0, "cudaUtilization": 40, "freeMem": 30000, "totalMem": 40000]],
+            ]],
+        ], at: FieldPath(dotted: "metrics"))
+        XCTAssertEqual(metrics.load15m, 3)
+        XCTAssertEqual(metrics.memoryUsed, 3000)
+        XCTAssertEqual(metrics.gpus.first?.gpuId, "0")
+        XCTAssertEqual(metrics.gpus.first?.usedMem, 10000)
+        XCTAssertEqual(metrics.document["gpu"]?["totalFreeMem"], 30000)
+        XCTAssertEqual(metrics.document["vcpu"]?["load_15m"], 3)
+    }
+
+    func testLocalCollectorReadsThisMachine() {
+        let collector = LocalMetricsCollector()
+        _ = collector.sample()
+        let sample = collector.sample()
+        XCTAssertGreaterThan(sample.memoryTotal, 0)
+        XCTAssertNotNil(sample.cpuUsage, "the second sample knows CPU usage since the first")
+    }
+
+    func testStaleNodesAreNotAggregated() {
+        let now = Date()
+        let metrics = NodeMetrics(load1m: 1, load5m: 1, load15m: 4, cpuUsage: nil, memoryFree: 10, memoryUsed: 0,
+                                  gpus: [GPUMetrics(gpuId: "0", cudaUtilization: 10, memUtilization: 0, freeMem: 100, usedMem: 0, totalMem: 100)])
+        let document = ClusterMetrics.document(clusterId: "c", samples: [
+            NodeMetricsSample(nodeId: "fresh", metrics: metrics, receivedAt: now),
+            NodeMetricsSample(nodeId: "old", metrics: metrics, receivedAt: now.addingTimeInterval(-60)),
+        ], now: now, ttl: 30, includeStale: true)
+        XCTAssertEqual(document.value(atDottedPath: "cluster.gpu.count"), 1)
+        XCTAssertEqual(document["staleNodes"], 1)
+        XCTAssertEqual(document["nodes"]?.arrayValue?.last?["stale"], true)
     }
 }
