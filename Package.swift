@@ -7,9 +7,11 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "aios-swift",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "aios", targets: ["aios"]),
+        .executable(name: "aios-echo", targets: ["aios-echo"]),
+        .library(name: "AIOSInstanceSDK", targets: ["AIOSInstanceSDK"]),
         .library(name: "AIOSModel", targets: ["AIOSModel"]),
         .library(name: "AIOSStore", targets: ["AIOSStore"]),
         .library(name: "AIOSMetrics", targets: ["AIOSMetrics"]),
@@ -25,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -48,6 +54,40 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSWire",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CAIOSSpawn"),
+        .target(
+            name: "AIOSRuntime",
+            dependencies: [
+                "AIOSModel", "AIOSWire", "CAIOSSpawn",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSInstanceSDK",
+            dependencies: [
+                "AIOSModel", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "aios-echo",
+            dependencies: ["AIOSInstanceSDK", "AIOSModel"],
+            path: "Sources/aios-echo",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSStore",
             dependencies: ["AIOSModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
@@ -60,7 +100,7 @@ let package = Package(
         .target(
             name: "AIOSServer",
             dependencies: [
-                "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement",
+                "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,7 +161,9 @@ let package = Package(
         .testTarget(
             name: "AIOSIntegrationTests",
             dependencies: [
-                "AIOSModel",
+                "AIOSModel", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

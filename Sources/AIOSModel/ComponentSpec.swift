@@ -64,6 +64,7 @@ public struct ComponentSpec: Sendable, Equatable {
             }
         }
 
+        _ = ProcessRuntimeSpec.read(values, at: path, reader: &reader)
         if let registryInfo = reader.object(values, "containerRegistryInfo", at: path) {
             values["containerRegistryInfo"] = .object(Self.normalise(registryInfo: registryInfo, at: path / "containerRegistryInfo", reader: &reader))
         }

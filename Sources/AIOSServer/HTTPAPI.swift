@@ -109,7 +109,7 @@ public struct HTTPAPI: Sendable {
         }
         do {
             return try DocumentDecoder.decode(Data(buffer.readableBytesView), contentType: contentType)
-        } catch let error as APIError {
+        } catch {
             throw APIError(error.code, error.message, fields: error.fields.isEmpty ? [FieldError(path: .root, message: error.message)] : error.fields)
         }
     }

@@ -1,0 +1,253 @@
+import AIOSModel
+import AIOSRuntime
+import AIOSStore
+import Foundation
+import Logging
+
+/// Runs every placed block's instances on this machine with the process runtime, keeps the registry's
+/// view of them current, and brings them back after a restart of `aios up` (stopping whatever an earlier
+/// run left behind first, so there are never orphaned or duplicate processes).
+///
+/// Clusters other than `local` are simulated: their instances run here too, with the GPU ids of their
+/// allocation in `CUDA_VISIBLE_DEVICES`.
+actor InstanceManager {
+    struct Configuration: Sendable {
+        var dataDirectory: URL
+        var policy = SupervisionPolicy()
+        /// Prepended (as `DIR/bin`) to instances' `PATH`, so `python3` is the one with the SDK.
+        var pythonVirtualEnv: String?
+    }
+
+    private let registry: any Registry
+    private let configuration: Configuration
+    private let logger: Logger
+    private var supervisors: [String: [String: InstanceSupervisor]] = [:]
+    private var shuttingDown = false
+
+    init(registry: any Registry, configuration: Configuration, logger: Logger) {
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle of a block's instances
+
+    /// Starts the supervisors a placed block lacks.
+    func start(_ block: BlockRecord) async {
+        guard !shuttingDown, [.starting, .ready, .degraded].contains(block.phase) else { return }
+        guard let component = try? await registry.component(uri: block.componentURI.description) else { return }
+        guard let runtime = ProcessRuntimeSpec(component: component.spec) else {
+            let image = component.spec.document["containerRegistryInfo"]?["containerImage"]?.stringValue
+            let reason = image.map { "component \(block.componentURI) runs as the OCI image \($0), and this platform has no OCI runtime yet; give the component a process runtime (\"runtime\": {\"type\": \"process\", \"command\": [...]})" }
+                ?? "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage"
+            await record(block.blockId, event: BlockEvent(type: "RuntimeMissing", message: reason)) { block, _ in
+                block.phase = .failed
+                block.reason = reason
+            }
+            return
+        }
+        var records: [InstanceRecord] = []
+        for placement in block.placement.instances where supervisors[block.blockId]?[placement.instanceId] == nil {
+            let logPath = logFile(block.blockId, placement.instanceId).path
+            do {
+                let launch = try prepare(block: block, component: component.spec, runtime: runtime, placement: placement, logPath: logPath)
+                let supervisor = InstanceSupervisor(
+                    launch: launch, policy: configuration.policy,
+                    probe: { address in await InstanceClient.health(address: address)?.status == "healthy" },
+                    onEvent: { [weak self] event in await self?.handle(event, blockId: block.blockId, instanceId: placement.instanceId) })
+                supervisors[block.blockId, default: [:]][placement.instanceId] = supervisor
+                records.append(InstanceRecord(placement: placement, logPath: logPath))
+                await supervisor.start()
+            } catch {
+                logger.error("cannot prepare instance", metadata: ["blockId": "\(block.blockId)", "instanceId": "\(placement.instanceId)", "error": "\(error)"])
+                var failed = InstanceRecord(placement: placement, logPath: logPath)
+                failed.phase = .crashLoop
+                failed.message = "cannot prepare the instance: \(error)"
+                records.append(failed)
+            }
+        }
+        guard !records.isEmpty else { return }
+        let prepared = records
+        await record(block.blockId, event: nil) { _, instances in
+            for record in prepared {
+                if let index = instances.firstIndex(where: { $0.instanceId == record.instanceId }) {
+                    instances[index] = record
+                } else {
+                    instances.append(record)
+                }
+            }
+        }
+    }
+
+    /// Stops every instance of a block and waits until their processes are gone.
+    func stop(blockId: String) async {
+        let blockSupervisors = supervisors.removeValue(forKey: blockId) ?? [:]
+        await withTaskGroup(of: Void.self) { group in
+            for supervisor in blockSupervisors.values {
+                group.addTask { await supervisor.stop() }
+            }
+        }
+    }
+
+    /// After a restart: stops processes an earlier run left (matched by pid and start time), then starts
+    /// every placed block's instances afresh.
+    func recover() async throws {
+        for block in try await registry.blocks() {
+            for record in block.instances.compactMap(InstanceRecord.init(json:)) {
+                if let pid = record.pid, let startTime = record.startTime,
+                   await OrphanReaper.stop(pid: pid, startTime: startTime, grace: configuration.policy.terminationGrace) {
+                    logger.notice("stopped an instance left by an earlier run", metadata: [
+                        "blockId": "\(block.blockId)", "instanceId": "\(record.instanceId)", "pid": "\(pid)",
+                    ])
+                }
+            }
+            guard [.starting, .ready, .degraded].contains(block.phase), !block.placement.instances.isEmpty else { continue }
+            _ = try? await registry.transition(blockId: block.blockId) { block, _ in
+                var block = block
+                block.instances = []
+                block.phase = .starting
+                block.reason = nil
+                return BlockTransition(block: block, events: [BlockEvent(type: "Recovering", message: "aios restarted; starting \(block.placement.instances.count) instance(s) again")])
+            }
+            if let fresh = try? await registry.block(id: block.blockId) { await start(fresh) }
+        }
+    }
+
+    /// Stops every instance (when `aios up` shuts down). The registry keeps their records, so the next
+    /// start recovers them.
+    func shutdown() async {
+        shuttingDown = true
+        for blockId in Array(supervisors.keys) { await stop(blockId: blockId) }
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: InstanceEvent, blockId: String, instanceId: String) async {
+        guard !shuttingDown else { return }
+        switch event {
+        case .started(let process, let address):
+            await record(blockId, event: BlockEvent(type: "InstanceStarted", message: "\(instanceId) started (pid \(process.pid)) on \(address)")) { _, instances in
+                instances.update(instanceId) {
+                    $0.pid = process.pid
+                    $0.startTime = process.startTime
+                    $0.address = address
+                    $0.phase = .starting
+                    $0.healthy = false
+                }
+            }
+        case .ready:
+            await record(blockId, event: BlockEvent(type: "InstanceReady", message: "\(instanceId) answers Health")) { _, instances in
+                instances.update(instanceId) {
+                    $0.phase = .running
+                    $0.healthy = true
+                    $0.message = nil
+                }
+            }
+        case .exited(let status, let restarts, let restartIn, let crashLooping, let logTail):
+            let tail = logTail.suffix(5).joined(separator: " | ")
+            let message = "\(instanceId) exited with status \(status); restarting in \(restartIn.formatted) s" + (crashLooping ? " (crash loop)" : "")
+                + (tail.isEmpty ? "" : "; last log lines: \(tail)")
+            await record(blockId, event: BlockEvent(type: crashLooping ? "CrashLoop" : "InstanceExited", message: message)) { _, instances in
+                instances.update(instanceId) {
+                    $0.phase = crashLooping ? .crashLoop : .restarting
+                    $0.healthy = false
+                    $0.restarts = restarts
+                    $0.lastExit = status
+                    $0.message = tail.isEmpty ? nil : "last log lines: \(tail)"
+                }
+            }
+        case .startFailed(let reason, let restarts, let restartIn, let crashLooping):
+            await record(blockId, event: BlockEvent(type: "InstanceStartFailed", message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s")) { _, instances in
+                instances.update(instanceId) {
+                    $0.phase = crashLooping ? .crashLoop : .restarting
+                    $0.healthy = false
+                    $0.restarts = restarts
+                    $0.message = reason
+                }
+            }
+        case .stopped:
+            break
+        }
+    }
+
+    /// Applies `change` to the block and its instance records in one registry transaction, derives the
+    /// block's phase, and adds an event for the change and one for a phase change.
+    private func record(_ blockId: String, event: BlockEvent?, _ change: @escaping @Sendable (inout BlockRecord, inout [InstanceRecord]) -> Void) async {
+        do {
+            _ = try await registry.transition(blockId: blockId) { block, _ in
+                var block = block
+                var instances = block.instances.compactMap(InstanceRecord.init(json:))
+                let before = (block.phase, block.reason)
+                change(&block, &instances)
+                block.instances = instances.map(\.json)
+                block.derivePhase(from: instances)
+                var events = event.map { [$0] } ?? []
+                if block.phase != before.0 {
+                    events.append(BlockEvent(type: block.phase.rawValue, message: block.reason ?? "\(instances.filter(\.healthy).count) of \(block.minInstances) required instances healthy"))
+                }
+                return BlockTransition(block: block, events: events)
+            }
+        } catch RegistryError.notFound {
+            // The block was removed meanwhile.
+        } catch {
+            logger.error("cannot record instance state", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Launch
+
+    private func logFile(_ blockId: String, _ instanceId: String) -> URL {
+        configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/\(instanceId).log")
+    }
+
+    /// The instance's command, environment and block file.
+    private func prepare(block: BlockRecord, component: ComponentSpec, runtime: ProcessRuntimeSpec,
+                         placement: BlockPlacement.Instance, logPath: String) throws -> InstanceLaunch {
+        let fileManager = FileManager.default
+        let blockDirectory = configuration.dataDirectory.appendingPathComponent("instances/\(block.blockId)")
+        try fileManager.createDirectory(at: blockDirectory, withIntermediateDirectories: true)
+        try fileManager.createDirectory(at: URL(fileURLWithPath: logPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !fileManager.fileExists(atPath: logPath) { fileManager.createFile(atPath: logPath, contents: nil) }
+
+        let clusterId = block.placement.clusterId ?? ""
+        let blockFile: JSONValue = [
+            "blockId": .string(block.blockId), "instanceId": .string(placement.instanceId),
+            "componentURI": .string(block.componentURI.description),
+            "blockInitData": .object(block.resolved.blockInitData), "initSettings": .object(block.resolved.initSettings),
+            "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
+            "allocation": ["clusterId": .string(clusterId), "nodeId": .string(placement.nodeId), "gpus": .array(placement.gpus.map(JSONValue.string))],
+            "simulated": .bool(clusterId != ControlPlane.localClusterId),
+        ]
+        let blockFilePath = blockDirectory.appendingPathComponent("\(placement.instanceId).json")
+        try blockFile.jsonData(pretty: true).write(to: blockFilePath, options: .atomic)
+
+        var environment = ProcessInfo.processInfo.environment.filter { Self.inheritedVariables.contains($0.key) }
+        if let venv = configuration.pythonVirtualEnv {
+            environment["PATH"] = "\(venv)/bin:" + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+            environment["VIRTUAL_ENV"] = venv
+        }
+        environment.merge(runtime.environment) { _, component in component }
+        let gpus = placement.gpus.joined(separator: ",")
+        environment.merge([
+            "AIOS_BLOCK_ID": block.blockId,
+            "AIOS_INSTANCE_ID": placement.instanceId,
+            "AIOS_BLOCK_FILE": blockFilePath.path,
+            "AIOS_CLUSTER_ID": clusterId,
+            "AIOS_NODE_ID": placement.nodeId,
+            "CUDA_VISIBLE_DEVICES": gpus,
+            "NVIDIA_VISIBLE_DEVICES": gpus.isEmpty ? "void" : gpus,
+            "PYTHONUNBUFFERED": "1",
+        ]) { _, aios in aios }
+        return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: runtime.command,
+                              cwd: runtime.cwd, environment: environment, logPath: logPath)
+    }
+
+    /// What instances inherit from `aios up`'s environment.
+    static let inheritedVariables: Set<String> = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]
+}
+
+extension Array where Element == InstanceRecord {
+    mutating func update(_ instanceId: String, _ change: (inout InstanceRecord) -> Void) {
+        if let index = firstIndex(where: { $0.instanceId == instanceId }) { change(&self[index]) }
+    }
+}

@@ -1,0 +1,11 @@
+#ifndef AIOS_SPAWN_H
+#define AIOS_SPAWN_H
+
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` in a new session (its pid is its process group id), in directory `cwd`,
+/// with stdin from /dev/null and stdout and stderr appended to `log_path`, and default handling of
+/// SIGTERM, SIGINT and SIGPIPE. Returns 0 and sets `*pid`, or an errno value.
+int aios_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], const char *cwd, const char *log_path);
+
+#endif

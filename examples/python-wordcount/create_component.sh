@@ -1,0 +1,9 @@
+#!/bin/sh
+# Onboards this example's component (AIOS: create_component.sh).
+# SERVER_URL is host:port of the aios HTTP API, as in the AIOS scripts.
+set -e
+cd "$(dirname "$0")"
+SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
+curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addComponent" \
+  -H 'Content-Type: application/json' -d @component.json
+echo
