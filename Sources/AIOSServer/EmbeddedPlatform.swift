@@ -17,6 +17,8 @@ public struct EmbeddedPlatform: Sendable {
         public var metricsTTL: TimeInterval
         /// How often this machine's metrics are sampled.
         public var metricsInterval: TimeInterval
+        /// A Python virtualenv whose `bin` leads instances' `PATH` (where the `aios_instance` SDK is installed).
+        public var pythonVirtualEnv: String?
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -26,6 +28,7 @@ public struct EmbeddedPlatform: Sendable {
             self.grpcPort = grpcPort
             self.metricsTTL = metricsTTL
             self.metricsInterval = metricsInterval
+            self.pythonVirtualEnv = nil
         }
 
         public var databasePath: String { dataDirectory.appendingPathComponent("aios.db").path }
@@ -47,7 +50,11 @@ public struct EmbeddedPlatform: Sendable {
         logger.info("registry open", metadata: ["path": "\(configuration.databasePath)"])
 
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
-        let controlPlane = ControlPlane(registry: registry, metrics: metrics, logger: logger)
+        let instances = InstanceManager(
+            registry: registry,
+            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
+            logger: logger)
+        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, logger: logger)
         try await controlPlane.registerLocalCluster(HostInventory.collect())
         let localMetrics = LocalMetricsService(
             metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
@@ -65,8 +72,18 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
+    }
+}
+
+/// Stops every instance when `aios up` shuts down gracefully.
+struct InstanceShutdownService: Service {
+    let instances: InstanceManager
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await instances.shutdown()
     }
 }

@@ -82,6 +82,24 @@ public struct HTTPAPI: Sendable {
             }
             return Response.json(Views.block(block, events: try await registry.events(blockId: id)))
         }
+        router.get("api/blocks/:id/logs") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let block = try await registry.block(id: id) else {
+                throw APIError(.notFound, "block \"\(id)\" does not exist")
+            }
+            let wanted = request.uri.queryParameters.get("instance")
+            let offset = request.uri.queryParameters.get("offset", as: Int.self)
+            let tail = request.uri.queryParameters.get("tail", as: Int.self) ?? 100
+            let records = block.instances.filter { wanted == nil || $0["instanceId"]?.stringValue == wanted }
+            if let wanted, records.isEmpty {
+                throw APIError(.notFound, "block \"\(id)\" has no instance \"\(wanted)\"")
+            }
+            return Response.json(.array(records.map { record in
+                let path = record["logPath"]?.stringValue ?? ""
+                let chunk = InstanceLogs.read(path, offset: offset, tailLines: tail)
+                return ["instanceId": record["instanceId"] ?? .null, "text": .string(chunk.text), "nextOffset": .number(Double(chunk.nextOffset))]
+            }))
+        }
         router.get("api/policies") { _, _ -> Response in
             Response.json(.array(try await registry.policies().map(Views.policy)))
         }

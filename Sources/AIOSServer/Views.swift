@@ -43,6 +43,8 @@ enum Views {
     static func placement(_ placement: BlockPlacement) -> JSONValue {
         [
             "clusterId": placement.clusterId.map(JSONValue.string) ?? .null,
+            // Instances of clusters other than the embedded one run on this machine with the process runtime.
+            "simulated": placement.clusterId.map { .bool($0 != ControlPlane.localClusterId) } ?? .null,
             "instances": .array(placement.instances.map { instance in
                 ["instanceId": .string(instance.instanceId), "nodeId": .string(instance.nodeId),
                  "gpus": .array(instance.gpus.map(JSONValue.string))]

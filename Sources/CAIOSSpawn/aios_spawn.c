@@ -21,6 +21,8 @@ int aios_spawn(pid_t *pid, const char *path, char *const argv[], char *const env
     if (status == 0) status = posix_spawn_file_actions_adddup2(&actions, 1, 2);
 #ifdef __linux__
     if (status == 0 && cwd != NULL) status = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    /* Nothing else of ours (listening sockets, the registry's files, pipes) leaks into an instance. */
+    if (status == 0) status = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 #endif
 
     sigset_t defaults, mask;

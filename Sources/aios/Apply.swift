@@ -42,7 +42,10 @@ struct Apply: AsyncParsableCommand {
                 print("\(kind.rawValue) in \(label): skipped (--dry-run applies to blocks)")
                 continue
             }
-            let submitted = dryRun ? Self.withMode("dry-run", document) : document
+            var submitted = dryRun ? Self.withMode("dry-run", document) : document
+            if kind == .component, file != "-" {
+                submitted = Self.resolvingRuntimeDirectory(submitted, against: URL(fileURLWithPath: file).deletingLastPathComponent())
+            }
             let reply = try await server.client.post("/api/\(kind.action)", body: submitted.jsonData())
             do {
                 let body = try reply.get()
@@ -75,6 +78,27 @@ struct Apply: AsyncParsableCommand {
             return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId) or block (blockComponentURI)"))
         }
         return .success(kind)
+    }
+
+    /// The component with a relative `runtime.cwd` (or none) made absolute against the spec file's directory.
+    static func resolvingRuntimeDirectory(_ document: JSONValue, against directory: URL) -> JSONValue {
+        func resolve(_ values: [String: JSONValue]) -> [String: JSONValue] {
+            guard var runtime = values["runtime"]?.objectValue else { return values }
+            let cwd = runtime["cwd"]?.stringValue ?? "."
+            guard !cwd.hasPrefix("/") else { return values }
+            runtime["cwd"] = .string(directory.appendingPathComponent(cwd).standardizedFileURL.path)
+            var values = values
+            values["runtime"] = .object(runtime)
+            return values
+        }
+        guard case .object(var root) = document else { return document }
+        if case .object(var body)? = root["body"], case .object(var spec)? = body["spec"], case .object(let values)? = spec["values"] {
+            spec["values"] = .object(resolve(values))
+            body["spec"] = .object(spec)
+            root["body"] = .object(body)
+            return .object(root)
+        }
+        return .object(resolve(root))
     }
 
     /// The document with `mode` set in its values, wherever they sit (envelope or bare).

@@ -36,16 +36,22 @@ struct Describe: AsyncParsableCommand {
             "Phase:       \(text(block["phase"]))",
             "Reason:      \(text(block["reason"]))",
             "Instances:   \(block["instances"]?.arrayValue?.count ?? 0) observed, \(text(block["desiredInstances"])) desired (min \(text(block["minInstances"])), max \(text(block["maxInstances"])))",
-            "Cluster:     \(text(block["placement"]?["clusterId"]))",
+            "Cluster:     \(text(block["placement"]?["clusterId"]))" + (block["placement"]?["simulated"]?.boolValue == true ? " (simulated: its instances run on this machine)" : ""),
             "Created:     \(text(block["createdAt"]))",
         ]
         let placements = block["placement"]?["instances"]?.arrayValue ?? []
         if !placements.isEmpty {
-            lines.append("Placement:")
-            var table = Table(header: ["  INSTANCE", "NODE", "GPUS"])
+            lines.append("Instances:")
+            let observed = Dictionary((block["instances"]?.arrayValue ?? []).compactMap { instance in
+                instance["instanceId"]?.stringValue.map { ($0, instance) }
+            }) { first, _ in first }
+            var table = Table(header: ["  INSTANCE", "NODE", "GPUS", "PHASE", "HEALTHY", "PID", "ADDRESS", "RESTARTS"])
             for placement in placements {
+                let id = text(placement["instanceId"])
                 let gpus = placement["gpus"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
-                table.rows.append(["  " + text(placement["instanceId"]), text(placement["nodeId"]), gpus.isEmpty ? "-" : gpus])
+                let state = observed[id]
+                table.rows.append(["  " + id, text(placement["nodeId"]), gpus.isEmpty ? "-" : gpus, text(state?["phase"]),
+                                   state?["healthy"]?.boolValue == true ? "yes" : "no", text(state?["pid"]), text(state?["address"]), text(state?["restarts"])])
             }
             lines.append(table.render())
         }

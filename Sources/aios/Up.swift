@@ -25,6 +25,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Seconds between samples of this machine's metrics.")
     var metricsInterval: Double = 10
 
+    @Option(help: "Python virtualenv for instances (its bin/ leads their PATH); default $AIOS_PYTHON_VENV.")
+    var pythonVenv: String? = ProcessInfo.processInfo.environment["AIOS_PYTHON_VENV"]
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -48,12 +51,12 @@ struct Up: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "aios")
-        let platform = EmbeddedPlatform(
-            configuration: .init(
-                dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true),
-                host: host, httpPort: httpPort, grpcPort: grpcPort,
-                metricsTTL: metricsTTL, metricsInterval: metricsInterval),
-            logger: logger)
+        var configuration = EmbeddedPlatform.Configuration(
+            dataDirectory: URL(fileURLWithPath: dataDir, isDirectory: true),
+            host: host, httpPort: httpPort, grpcPort: grpcPort,
+            metricsTTL: metricsTTL, metricsInterval: metricsInterval)
+        configuration.pythonVirtualEnv = pythonVenv.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url in
             // Unbuffered, so whoever waits for this line sees it at once.
             FileHandle.standardOutput.write(Data("aios ready: \(url)\n".utf8))

@@ -85,6 +85,8 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(component.status, 200)
         let block = try await platform.post("/api/createBlock", json: Fixtures.block(id: "existing"))
         XCTAssertEqual(block.status, 200)
+        // The block has no GPU cluster to go to and fails placement; once it has, nothing moves any more.
+        try await platform.waitForBlock("existing") { $0["phase"]?.stringValue == "Failed" || $0["phase"]?.stringValue == "Ready" }
 
         let before = try await snapshot(platform)
         XCTAssertGreaterThanOrEqual(Self.cases.count, 15)

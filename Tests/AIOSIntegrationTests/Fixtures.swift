@@ -29,6 +29,7 @@ enum Fixtures {
         "componentParameters": ["temperature": 0.7],
         "componentInitParametersProtocol": ["temperature": ["type": "number", "min": 0, "max": 2]],
         "policies": ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.roundrobin:v0.0.1"]],
+        "runtime": ["type": "process", "command": [.string(PlatformProcess.echoExecutable)], "cwd": "/"],
     ]
 
     static func envelope(_ values: JSONValue, head: String = "header") -> JSONValue {

@@ -18,6 +18,16 @@ final class PlatformProcess: @unchecked Sendable {
         return repositoryRoot.appendingPathComponent(".build/debug/aios")
     }
 
+    /// The repository's `.venv` (made by `make test`), where the Python SDK is installed.
+    static var pythonVirtualEnv: String? {
+        let venv = repositoryRoot.appendingPathComponent(".venv")
+        return FileManager.default.isExecutableFile(atPath: venv.appendingPathComponent("bin/python").path) ? venv.path : nil
+    }
+
+    static var echoExecutable: String {
+        repositoryRoot.appendingPathComponent(".build/debug/aios-echo").path
+    }
+
     let dataDirectory: URL
     let process: Process
     let url: String
@@ -36,6 +46,7 @@ final class PlatformProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = Self.executable
         process.arguments = ["up", "--data-dir", dataDirectory.path, "--http-port", "0", "--grpc-port", "0", "--host", "127.0.0.1"]
+            + (Self.pythonVirtualEnv.map { ["--python-venv", $0] } ?? [])
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: logPath)
@@ -71,17 +82,33 @@ final class PlatformProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let killed = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < killed { usleep(20_000) }
             return -1
         }
         return process.terminationStatus
     }
 
+    /// A platform left running is stopped gracefully (so it stops its instances), and killed if it hangs.
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        stop(signal: SIGTERM, timeout: 20)
+    }
+
+    /// Polls the block until `condition` holds (or `timeout` passes) and returns its last state.
+    @discardableResult
+    func waitForBlock(_ id: String, timeout: TimeInterval = 30, _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: JSONValue = .null
+        while Date() < deadline {
+            last = try await get("/api/blocks/\(id)").body
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
         }
+        throw PlatformError("block \(id) did not reach the expected state in \(timeout) s; last: \(last.jsonString(pretty: true))\nlog:\n\(log)")
+    }
+
+    func waitForPhase(_ id: String, _ phase: String, timeout: TimeInterval = 30) async throws -> JSONValue {
+        try await waitForBlock(id, timeout: timeout) { $0["phase"]?.stringValue == phase }
     }
 
     // MARK: HTTP
