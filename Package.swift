@@ -129,7 +129,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "aios-bench",
-            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics"],
+            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics", "AIOSClient", "AIOSRuntime", "AIOSWire"],
             path: "Sources/aios-bench",
             swiftSettings: swiftSettings
         ),

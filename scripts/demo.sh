@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make demo`: runs `aios up` on a temporary data directory, onboards the example GPU cluster, the YOLOv5
-# component and its block through the AIOS curl scripts and the CLI, shows the result, and stops cleanly.
+# `make demo`: runs `aios up` on a temporary data directory and walks through the platform end to end:
+# a simulated GPU cluster fed with node metrics, the Swift echo and Python wordcount blocks started as real
+# instance processes and called over the instance protocol, GPU placement of the seed's Mistral block
+# (dry run), a refused bad spec, removal, and a clean stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 AIOS=.build/debug/aios
+PY=.venv/bin/python
 DATA=$(mktemp -d -t aios-demo-XXXXXX)
 PID=""
 
@@ -16,8 +19,20 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "aios up --data-dir $DATA"
-"$AIOS" up --data-dir "$DATA" --http-port 0 --grpc-port 0 >"$DATA/stdout" 2>"$DATA/aios.log" &
+wait_ready() {  # block id
+  for _ in $(seq 1 300); do
+    phase=$(curl -sS --max-time 5 "$URL/api/blocks/$1" | jq -r .phase)
+    [ "$phase" = "Ready" ] && return 0
+    [ "$phase" = "Failed" ] && { "$AIOS" describe block "$1"; return 1; }
+    sleep 0.1
+  done
+  echo "block $1 is not Ready after 30 s"; "$AIOS" describe block "$1"; return 1
+}
+
+address() { curl -sS --max-time 5 "$URL/api/blocks/$1" | jq -r '.instances[0].address'; }
+
+step "aios up --data-dir $DATA --python-venv .venv"
+"$AIOS" up --data-dir "$DATA" --http-port 0 --grpc-port 0 --python-venv .venv >"$DATA/stdout" 2>"$DATA/aios.log" &
 PID=$!
 for _ in $(seq 1 300); do
   grep -q '^aios ready: ' "$DATA/stdout" 2>/dev/null && break
@@ -30,40 +45,57 @@ cat "$DATA/stdout"
 export AIOS_SERVER="$URL"
 export SERVER_URL="${URL#http://}"
 
-step "curl $URL/healthz"
-curl -sS --max-time 5 "$URL/healthz"
-
 step "examples/clusters/create_cluster.sh   (AIOS curl script: createCluster + addNode)"
 sh examples/clusters/create_cluster.sh
 
-step "examples/yolov5-block/create_component.sh"
-sh examples/yolov5-block/create_component.sh
-
-step "aios apply -f examples/yolov5-block/block.json"
-"$AIOS" apply -f examples/yolov5-block/block.json
-
-step "aios get clusters"
+step "node metrics for the simulated GPU nodes (POST /api/nodeMetrics, as an external collector would)"
+for node in blr-a100-01:4:40960 blr-l4-01:2:23034 blr-l4-02:2:23034; do
+  IFS=: read -r id count memory <<<"$node"
+  gpus=$(jq -nc --argjson n "$count" --argjson m "$memory" '[range($n) | {gpu_id: (. | tostring), cudaUtilization: (. * 10), memUtilization: 5, freeMem: ($m - 1000), usedMem: 1000, totalMem: $m}]')
+  curl -sS --fail-with-body --max-time 5 -X POST "$URL/api/nodeMetrics" -H 'Content-Type: application/json' \
+    -d "{\"clusterId\": \"dma-bangalore-gpu-1\", \"nodeId\": \"$id\", \"metrics\": {\"vcpu\": {\"load1m\": 1, \"load5m\": 1, \"load15m\": 2}, \"memory\": {\"freeMem\": 400000, \"usedMem\": 100000}, \"gpus\": $gpus}}" >/dev/null
+  echo "  $id: $count GPUs reporting"
+done
 "$AIOS" get clusters
 
-step "aios get components"
-"$AIOS" get components
+step "the seed's Mistral 7B block, dry run: where would 3 GPUs on one node go?"
+sh examples/mistral7b/create_component.sh >/dev/null
+"$AIOS" apply --dry-run -f examples/mistral7b/block.json
+
+step "aios apply -f examples/swift-echo/component.json + block.json   (Swift SDK, process runtime)"
+"$AIOS" apply -f examples/swift-echo/component.json
+"$AIOS" apply -f examples/swift-echo/block.json
+wait_ready swift-echo-1
+"$AIOS" describe block swift-echo-1
+
+step "Infer on the echo instance over the instance protocol"
+ECHO=$(address swift-echo-1)
+"$PY" scripts/instance_call.py "$ECHO" infer '{"text": "hello from the demo"}'
+"$PY" scripts/instance_call.py "$ECHO" infer '{"text": "x", "fail": true}' || true
+
+step "aios apply -f examples/python-wordcount/   (AIOS-style Python block on the aios_instance SDK)"
+"$AIOS" apply -f examples/python-wordcount/component.json
+"$AIOS" apply -f examples/python-wordcount/block.json
+wait_ready wordcount-1
+"$PY" scripts/instance_call.py "$(address wordcount-1)" infer '{"text": "the quick brown fox jumps over the lazy dog the end"}'
+"$AIOS" logs block wordcount-1 --tail 5
 
 step "aios get blocks"
 "$AIOS" get blocks
 
-step "aios describe block detector-yolo-88"
-"$AIOS" describe block detector-yolo-88
-
 step "a bad spec is refused, naming the field (minInstances > maxInstances)"
-echo '{"blockComponentURI": "model.yolov5-detector:1.0.0-stable", "minInstances": 3, "maxInstances": 1}' \
+echo '{"blockComponentURI": "tool.swift-echo:1.0.0-stable", "minInstances": 3, "maxInstances": 1}' \
   | "$AIOS" apply -f - || true
 
-step "aios delete block detector-yolo-88"
-"$AIOS" delete block detector-yolo-88
+step "aios delete block swift-echo-1 / wordcount-1   (instances stopped, reservations released)"
+"$AIOS" delete block swift-echo-1
+"$AIOS" delete block wordcount-1
+left=$(grep -l "AIOS_BLOCK_FILE=$DATA" /proc/[0-9]*/environ 2>/dev/null | wc -l || true)
+echo "instance processes left: $left"
 
 step "stopping aios (SIGTERM)"
 kill -TERM "$PID"
 wait "$PID"
 PID=""
-echo "aios stopped cleanly; its log:"
-sed 's/^/  /' "$DATA/aios.log"
+echo "aios stopped cleanly; the last lines of its log:"
+tail -n 8 "$DATA/aios.log" | sed 's/^/  /'
