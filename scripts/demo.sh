@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || { echo "make demo needs $tool (apt-get install $tool)"; exit 1; }
+done
+
 AIOS=.build/debug/aios
 PY=.venv/bin/python
 DATA=$(mktemp -d -t aios-demo-XXXXXX)
