@@ -67,8 +67,10 @@ struct InstanceService<Block: InstanceBlock>: Aios_Instance_V1_Instance.SimpleSe
         guard case .object(let changes) = try Self.json(request.parametersJson, field: "parameters_json") else {
             throw RPCError(code: .invalidArgument, message: "parameters_json must be a JSON object")
         }
-        let merged = await parameters.merge(changes)
+        let merged = await parameters.current.merging(changes) { _, new in new }
         let result = try await call("update", { try await block.update(parameters: merged) })
+        // Kept only once the block accepted them.
+        await parameters.replace(with: merged)
         var reply = Aios_Instance_V1_UpdateParametersReply()
         reply.parametersJson = JSONValue.object(merged).jsonString()
         reply.resultJson = result.jsonString()
@@ -128,8 +130,7 @@ actor ParameterStore {
         current = initial
     }
 
-    func merge(_ changes: [String: JSONValue]) -> [String: JSONValue] {
-        current.merge(changes) { _, new in new }
-        return current
+    func replace(with parameters: [String: JSONValue]) {
+        current = parameters
     }
 }

@@ -5,6 +5,8 @@
 /// settings}}]`, and AIOS's `mode`, accepted and stored.
 public struct BlockSpec: Sendable, Equatable {
     public static let modes: Set<String> = ["allocate", "dry_run", "dry-run", "select_clusters"]
+    /// The most instances one block may ask for.
+    public static let instanceLimit = 1000
 
     public var blockId: String
     public var componentURI: ComponentURI
@@ -37,6 +39,12 @@ public struct BlockSpec: Sendable, Equatable {
 
         let minInstances = reader.int(values, "minInstances", at: path, required: true, minimum: 0)
         let maxInstances = reader.int(values, "maxInstances", at: path, required: true, minimum: 1)
+        if let maxInstances, maxInstances > Self.instanceLimit {
+            reader.fail(path / "maxInstances", "must be at most \(Self.instanceLimit), got \(maxInstances)")
+        }
+        if let minInstances, minInstances > Self.instanceLimit {
+            reader.fail(path / "minInstances", "must be at most \(Self.instanceLimit), got \(minInstances)")
+        }
         if let minInstances, let maxInstances, minInstances > maxInstances {
             reader.fail(path / "maxInstances", "must be at least minInstances (\(minInstances)), got \(maxInstances)")
         }

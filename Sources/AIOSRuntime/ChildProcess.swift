@@ -18,11 +18,16 @@ public struct ChildProcess: Sendable, Equatable {
     }
 
     /// Waits until the process exits (on a thread of its own, so no executor thread blocks) and returns
-    /// its exit status, or 128 + the signal that killed it.
+    /// its exit status, or 128 + the signal that killed it. What is left of its process group (workers,
+    /// a wrapped program) is killed while the exited leader still holds the group id, so the signal cannot
+    /// reach a process that reused it.
     public func waitForExit() async -> Int32 {
         let pid = self.pid
         return await withCheckedContinuation { continuation in
             let thread = Thread {
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+                _ = kill(-pid, SIGKILL)
                 var status: Int32 = 0
                 var result: pid_t
                 repeat {
@@ -51,7 +56,13 @@ public enum OrphanReaper {
     /// SIGTERM to the group, then SIGKILL after `grace` seconds if anything is left. Only when the recorded
     /// process is still the same one (pid and start time match), so a reused pid is never signalled.
     public static func stop(pid: Int32, startTime: UInt64, grace: Double) async -> Bool {
-        guard ProcessTable.isAlive(pid: pid, startTime: startTime) else { return false }
+        guard ProcessTable.isAlive(pid: pid, startTime: startTime) else {
+            // The leader is gone (or a zombie): members of its group may still run. While any does, the
+            // group id cannot have been reused, so the group is still the instance's.
+            guard pid > 0, kill(-pid, 0) == 0 else { return false }
+            _ = kill(-pid, SIGKILL)
+            return true
+        }
         _ = kill(-pid, SIGTERM)
         let deadline = Date().addingTimeInterval(grace)
         // An orphan's exit is reaped by init (or by nobody, in some containers): watch the leader's state,

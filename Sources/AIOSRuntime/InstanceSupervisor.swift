@@ -57,6 +57,7 @@ public actor InstanceSupervisor {
     private let onEvent: @Sendable (InstanceEvent) async -> Void
     private var loop: Task<Void, Never>?
     private var current: ChildProcess?
+    private var readyAt: Date?
     private var stopping = false
 
     public init(launch: InstanceLaunch, policy: SupervisionPolicy, probe: @escaping @Sendable (String) async -> Bool,
@@ -85,9 +86,32 @@ public actor InstanceSupervisor {
         } else {
             loop?.cancel()
         }
-        await loop?.value
+        // A process stuck in the kernel (uninterruptible sleep) may outlive SIGKILL for a while: do not hang on it.
+        if let loop {
+            let finished = await Self.waitAtMost(seconds: 5) { await loop.value }
+            if !finished, let process = current {
+                LogTail.append(launch.logPath, "aios: pid \(process.pid) did not exit 5 s after SIGKILL; leaving it")
+            }
+        }
         loop = nil
         await onEvent(.stopped)
+    }
+
+    /// Runs `body`, giving up waiting after `seconds` (the body goes on in the background).
+    static func waitAtMost(seconds: Double, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await body()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
     }
 
     private func run() async {
@@ -95,10 +119,11 @@ public actor InstanceSupervisor {
         var backoff = policy.initialBackoff
         var restarts = 0
         while !stopping && !Task.isCancelled {
-            let started = Date()
             let outcome = await runOnce()
             guard !stopping else { break }
-            if Date().timeIntervalSince(started) >= policy.stableAfter {
+            // Only an instance that became ready and stayed up has recovered; one that never answers Health
+            // keeps counting towards a crash loop.
+            if let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
                 backoff = policy.initialBackoff
                 exits.removeAll()
             }
@@ -139,6 +164,7 @@ public actor InstanceSupervisor {
             return .failedToStart(String(describing: error))
         }
         current = process
+        readyAt = nil
         let address = "\(launch.host):\(port)"
         await onEvent(.started(process: process, address: address))
 
@@ -154,6 +180,7 @@ public actor InstanceSupervisor {
         // Whichever comes first: the probe answering, the startup deadline, or the process exiting.
         let watcher = Task { _ = await exit.value; readiness.cancel() }
         if await readiness.value, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
+            readyAt = Date()
             await onEvent(.ready)
         } else if !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
             LogTail.append(launch.logPath, "aios: instance did not answer Health within \(Int(policy.startupTimeout)) s; stopping it")

@@ -132,7 +132,16 @@ public struct ControlPlane: Sendable {
         }
         logger.info("block created", metadata: ["blockId": "\(block.blockId)", "componentURI": "\(spec.componentURI)"])
 
-        let placed = try await placement.place(blockId: block.blockId, plan: plan)
+        let placed: BlockRecord
+        do {
+            placed = try await placement.place(blockId: block.blockId, plan: plan)
+        } catch {
+            task.status = .failed
+            task.result = ["blockId": .string(block.blockId), "error": .string(String(describing: error))]
+            task.updatedAt = Date()
+            try? await registry.putTask(task)
+            throw error
+        }
         await instances.start(placed)
         task.status = placed.phase == .failed ? .failed : .completed
         task.result = Self.blockResult(placed)
@@ -206,14 +215,20 @@ public struct ControlPlane: Sendable {
         var reader = FieldReader()
         let blockId = reader.string(envelope.values, "blockId", at: envelope.valuesPath, required: true)
         try reader.check()
-        guard let blockId, var block = try await registry.block(id: blockId) else {
-            throw APIError(.notFound, "block \"\(blockId ?? "")\" does not exist",
-                           fields: [FieldError(path: envelope.valuesPath / "blockId", message: "no such block")])
-        }
-        if block.phase != .deleting {
-            block.phase = .deleting
-            block.reason = "removal requested"
-            try await registry.updateBlock(block, event: BlockEvent(type: "Deleting", message: "removal requested; stopping its instances"))
+        let notFound = APIError(.notFound, "block \"\(blockId ?? "")\" does not exist",
+                                fields: [FieldError(path: envelope.valuesPath / "blockId", message: "no such block")])
+        guard let blockId else { throw notFound }
+        let block: BlockRecord
+        do {
+            block = try await registry.transition(blockId: blockId) { block, _ in
+                guard block.phase != .deleting else { return BlockTransition(block: block, events: []) }
+                var block = block
+                block.phase = .deleting
+                block.reason = "removal requested"
+                return BlockTransition(block: block, events: [BlockEvent(type: "Deleting", message: "removal requested; stopping its instances")])
+            }.block
+        } catch RegistryError.notFound {
+            throw notFound
         }
         let task = try await finishRemoval(of: block)
         return Outcome(taskId: task.id, result: task.result)
@@ -226,13 +241,16 @@ public struct ControlPlane: Sendable {
         let task = TaskRecord(action: "removeBlock", subject: block.blockId, status: .completed,
                               result: ["blockId": .string(block.blockId), "removed": true])
         try await registry.deleteBlock(id: block.blockId, task: task)
+        await instances.forget(blockId: block.blockId)
         logger.info("block removed", metadata: ["blockId": "\(block.blockId)"])
         return task
     }
 
-    /// Finishes work that a crash interrupted: blocks left in `Deleting` are removed, blocks left in
-    /// `Pending` or `Placing` are placed.
+    /// Finishes work that a crash interrupted, in this order: processes an earlier run left are stopped,
+    /// blocks left in `Deleting` are removed, blocks left in `Pending` or `Placing` are placed, and every
+    /// placed block gets its instances again.
     public func resumeInterruptedWork() async throws {
+        try await instances.stopOrphans()
         for block in try await registry.blocks() {
             switch block.phase {
             case .deleting:
@@ -256,7 +274,7 @@ public struct ControlPlane: Sendable {
                 break
             }
         }
-        try await instances.recover()
+        try await instances.startAll()
     }
 
     // MARK: Errors

@@ -60,7 +60,12 @@ public struct EmbeddedPlatform: Sendable {
             metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
             interval: configuration.metricsInterval, logger: logger)
         await localMetrics.sampleOnce()
-        try await controlPlane.resumeInterruptedWork()
+        do {
+            try await controlPlane.resumeInterruptedWork()
+        } catch {
+            await instances.shutdown()
+            throw error
+        }
 
         let host = configuration.host
         let app = Application(
@@ -84,6 +89,8 @@ struct InstanceShutdownService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        await instances.shutdown()
+        // In a task of its own: when the group is cancelled (a service failed), stopping must still wait out
+        // each instance's grace period rather than spin.
+        await Task { await instances.shutdown() }.value
     }
 }

@@ -88,8 +88,8 @@ public struct HTTPAPI: Sendable {
                 throw APIError(.notFound, "block \"\(id)\" does not exist")
             }
             let wanted = request.uri.queryParameters.get("instance")
-            let offset = request.uri.queryParameters.get("offset", as: Int.self)
-            let tail = request.uri.queryParameters.get("tail", as: Int.self) ?? 100
+            let offset = request.uri.queryParameters.get("offset", as: Int.self).map { max(0, $0) }
+            let tail = max(0, min(request.uri.queryParameters.get("tail", as: Int.self) ?? 100, 100_000))
             let records = block.instances.filter { wanted == nil || $0["instanceId"]?.stringValue == wanted }
             if let wanted, records.isEmpty {
                 throw APIError(.notFound, "block \"\(id)\" has no instance \"\(wanted)\"")

@@ -22,6 +22,8 @@ actor InstanceManager {
     private let configuration: Configuration
     private let logger: Logger
     private var supervisors: [String: [String: InstanceSupervisor]] = [:]
+    /// Blocks being removed: a `start` that was suspended when the removal began must not spawn anything.
+    private var removing: Set<String> = []
     private var shuttingDown = false
 
     init(registry: any Registry, configuration: Configuration, logger: Logger) {
@@ -46,18 +48,15 @@ actor InstanceManager {
             }
             return
         }
+        // Prepare every missing instance and store its record first, so no event of a started process can
+        // arrive before the record it updates; then start the supervisors.
         var records: [InstanceRecord] = []
+        var launches: [(BlockPlacement.Instance, InstanceLaunch)] = []
         for placement in block.placement.instances where supervisors[block.blockId]?[placement.instanceId] == nil {
             let logPath = logFile(block.blockId, placement.instanceId).path
             do {
-                let launch = try prepare(block: block, component: component.spec, runtime: runtime, placement: placement, logPath: logPath)
-                let supervisor = InstanceSupervisor(
-                    launch: launch, policy: configuration.policy,
-                    probe: { address in await InstanceClient.health(address: address)?.status == "healthy" },
-                    onEvent: { [weak self] event in await self?.handle(event, blockId: block.blockId, instanceId: placement.instanceId) })
-                supervisors[block.blockId, default: [:]][placement.instanceId] = supervisor
+                launches.append((placement, try prepare(block: block, component: component.spec, runtime: runtime, placement: placement, logPath: logPath)))
                 records.append(InstanceRecord(placement: placement, logPath: logPath))
-                await supervisor.start()
             } catch {
                 logger.error("cannot prepare instance", metadata: ["blockId": "\(block.blockId)", "instanceId": "\(placement.instanceId)", "error": "\(error)"])
                 var failed = InstanceRecord(placement: placement, logPath: logPath)
@@ -77,10 +76,24 @@ actor InstanceManager {
                 }
             }
         }
+        // The block may have been removed (or the platform stopped) while this was suspended.
+        guard !shuttingDown, !removing.contains(block.blockId),
+              let current = try? await registry.block(id: block.blockId), current.phase != .deleting, current.phase != .failed else { return }
+        for (placement, launch) in launches where supervisors[block.blockId]?[placement.instanceId] == nil {
+            let blockId = block.blockId, instanceId = placement.instanceId
+            let supervisor = InstanceSupervisor(
+                launch: launch, policy: configuration.policy,
+                probe: { address in await InstanceClient.health(address: address)?.status == "healthy" },
+                onEvent: { [weak self] event in await self?.handle(event, blockId: blockId, instanceId: instanceId) })
+            supervisors[blockId, default: [:]][instanceId] = supervisor
+            await supervisor.start()
+        }
     }
 
-    /// Stops every instance of a block and waits until their processes are gone.
+    /// Stops every instance of a block and waits until their processes are gone. A `start` of the block
+    /// that is still under way spawns nothing afterwards.
     func stop(blockId: String) async {
+        removing.insert(blockId)
         let blockSupervisors = supervisors.removeValue(forKey: blockId) ?? [:]
         await withTaskGroup(of: Void.self) { group in
             for supervisor in blockSupervisors.values {
@@ -89,19 +102,37 @@ actor InstanceManager {
         }
     }
 
-    /// After a restart: stops processes an earlier run left (matched by pid and start time), then starts
-    /// every placed block's instances afresh.
-    func recover() async throws {
-        for block in try await registry.blocks() {
-            for record in block.instances.compactMap(InstanceRecord.init(json:)) {
-                if let pid = record.pid, let startTime = record.startTime,
-                   await OrphanReaper.stop(pid: pid, startTime: startTime, grace: configuration.policy.terminationGrace) {
-                    logger.notice("stopped an instance left by an earlier run", metadata: [
-                        "blockId": "\(block.blockId)", "instanceId": "\(record.instanceId)", "pid": "\(pid)",
-                    ])
+    /// Forgets a removed block (after its record is gone).
+    func forget(blockId: String) {
+        removing.remove(blockId)
+    }
+
+    /// After a restart, before anything else runs: stops every process an earlier run left (matched by pid
+    /// and process start time), for every block, including blocks whose removal was interrupted.
+    func stopOrphans() async throws {
+        let blocks = try await registry.blocks()
+        await withTaskGroup(of: Void.self) { group in
+            for block in blocks {
+                for record in block.instances.compactMap(InstanceRecord.init(json:)) {
+                    guard let pid = record.pid, let startTime = record.startTime else { continue }
+                    let grace = configuration.policy.terminationGrace, logger = self.logger
+                    group.addTask {
+                        if await OrphanReaper.stop(pid: pid, startTime: startTime, grace: grace) {
+                            logger.notice("stopped an instance left by an earlier run", metadata: [
+                                "blockId": "\(block.blockId)", "instanceId": "\(record.instanceId)", "pid": "\(pid)",
+                            ])
+                        }
+                    }
                 }
             }
-            guard [.starting, .ready, .degraded].contains(block.phase), !block.placement.instances.isEmpty else { continue }
+        }
+    }
+
+    /// After a restart and `stopOrphans()`: starts every placed block's instances afresh.
+    func startAll() async throws {
+        for block in try await registry.blocks() {
+            guard [.starting, .ready, .degraded].contains(block.phase), !block.placement.instances.isEmpty,
+                  supervisors[block.blockId] == nil else { continue }
             _ = try? await registry.transition(blockId: block.blockId) { block, _ in
                 var block = block
                 block.instances = []
@@ -113,11 +144,17 @@ actor InstanceManager {
         }
     }
 
-    /// Stops every instance (when `aios up` shuts down). The registry keeps their records, so the next
-    /// start recovers them.
+    /// Stops every instance (when `aios up` shuts down), all blocks at once. The registry keeps their
+    /// records, so the next start recovers them.
     func shutdown() async {
         shuttingDown = true
-        for blockId in Array(supervisors.keys) { await stop(blockId: blockId) }
+        let all = supervisors.values.flatMap(\.values)
+        supervisors.removeAll()
+        await withTaskGroup(of: Void.self) { group in
+            for supervisor in all {
+                group.addTask { await supervisor.stop() }
+            }
+        }
     }
 
     // MARK: Events

@@ -72,7 +72,7 @@ struct InstanceRecord: Sendable, Equatable {
 extension BlockRecord {
     /// The block's phase and reason, derived from its instances (placement failures and deletion stay as they are).
     mutating func derivePhase(from instances: [InstanceRecord]) {
-        guard phase != .deleting, !(phase == .failed && placement.instances.isEmpty) else { return }
+        guard phase != .deleting, phase != .failed else { return }
         let healthy = instances.filter(\.healthy).count
         if let looping = instances.first(where: { $0.phase == .crashLoop }) {
             phase = .degraded

@@ -103,6 +103,7 @@ struct PlacementService: Sendable {
     func place(blockId: String, plan: Plan) async throws -> BlockRecord {
         let snapshot = try await snapshot()
         _ = try await registry.transition(blockId: blockId) { block, _ in
+            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: blockId) }
             var block = block
             block.phase = .placing
             block.reason = nil
@@ -111,6 +112,7 @@ struct PlacementService: Sendable {
             return BlockTransition(block: block, events: events)
         }
         let decided = try await registry.transition(blockId: blockId) { block, reservations in
+            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: blockId) }
             var block = block
             switch Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate) {
             case .placed(let clusterId, let placed, let report):

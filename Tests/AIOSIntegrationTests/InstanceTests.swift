@@ -168,6 +168,21 @@ final class InstanceTests: XCTestCase {
         XCTAssertTrue(reason.contains("status 3"), reason)
     }
 
+    func testAComponentWithOnlyAnImageFailsWithAReason() async throws {
+        try await ok("/api/addComponent", [
+            "componentId": ["name": "imaged", "version": "1", "releaseTag": "t"], "componentType": "model",
+            "containerRegistryInfo": ["containerImage": "registry.local/imaged:1", "containerRegistryId": "r", "componentMode": "aios"],
+        ])
+        try await ok("/api/createBlock", ["blockId": "imaged", "blockComponentURI": "model.imaged:1-t", "minInstances": 1, "maxInstances": 1])
+        let block = try await platform.waitForPhase("imaged", "Failed")
+        XCTAssertTrue(block["reason"]?.stringValue?.contains("registry.local/imaged:1") ?? false, block.jsonString(pretty: true))
+        XCTAssertTrue(block["reason"]?.stringValue?.contains("no OCI runtime") ?? false, block.jsonString(pretty: true))
+        // It stays failed: nothing turns it back into Starting.
+        try await Task.sleep(for: .milliseconds(300))
+        let again = try await platform.get("/api/blocks/imaged").body
+        XCTAssertEqual(again["phase"], "Failed")
+    }
+
     func testRemovalLeavesNoProcessBehind() async throws {
         try apply("examples/swift-echo/component.json")
         try apply("examples/swift-echo/block.json")
