@@ -88,30 +88,13 @@ public actor InstanceSupervisor {
         }
         // A process stuck in the kernel (uninterruptible sleep) may outlive SIGKILL for a while: do not hang on it.
         if let loop {
-            let finished = await Self.waitAtMost(seconds: 5) { await loop.value }
+            let finished = await Deadline.run(seconds: 5) { await loop.value; return true } ?? false
             if !finished, let process = current {
                 LogTail.append(launch.logPath, "aios: pid \(process.pid) did not exit 5 s after SIGKILL; leaving it")
             }
         }
         loop = nil
         await onEvent(.stopped)
-    }
-
-    /// Runs `body`, giving up waiting after `seconds` (the body goes on in the background).
-    static func waitAtMost(seconds: Double, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await body()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(seconds))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
     }
 
     private func run() async {
@@ -172,14 +155,21 @@ public actor InstanceSupervisor {
         let readiness = Task { [probe, policy] in
             let deadline = Date().addingTimeInterval(policy.startupTimeout)
             while !Task.isCancelled && Date() < deadline {
-                if await probe(address) { return true }
+                // Each probe has a hard limit of its own: a connection attempt must not hold up the loop.
+                if await Deadline.run(seconds: 3, { await probe(address) }) == true { return true }
                 try? await Task.sleep(for: .milliseconds(100))
             }
             return false
         }
         // Whichever comes first: the probe answering, the startup deadline, or the process exiting.
-        let watcher = Task { _ = await exit.value; readiness.cancel() }
-        if await readiness.value, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
+        let ready: @Sendable () async -> Bool = { await readiness.value }
+        let exited: @Sendable () async -> Bool = {
+            _ = await exit.value
+            return false
+        }
+        let becameReady = await Deadline.first([ready, exited])
+        readiness.cancel()
+        if becameReady, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
             readyAt = Date()
             await onEvent(.ready)
         } else if !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
@@ -189,7 +179,6 @@ public actor InstanceSupervisor {
             process.signalGroup(SIGKILL)
         }
         let status = await exit.value
-        watcher.cancel()
         current = nil
         return .exited(status)
     }

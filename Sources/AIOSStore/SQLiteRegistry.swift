@@ -238,10 +238,20 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    /// Events kept per block; older ones are dropped as new ones arrive (a crash-looping instance adds one
+    /// every backoff period, forever).
+    public static let eventsPerBlock = 500
+
     private static func insert(_ event: BlockEvent, blockId: String, _ db: Database) throws {
         try db.execute(
             sql: "INSERT INTO block_events (block_id, time, type, message) VALUES (?, ?, ?, ?)",
             arguments: [blockId, event.time.timeIntervalSince1970, event.type, event.message])
+        try db.execute(
+            sql: """
+                DELETE FROM block_events WHERE block_id = ? AND seq <= (
+                    SELECT seq FROM block_events WHERE block_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)
+                """,
+            arguments: [blockId, blockId, eventsPerBlock])
     }
 
     private static func block(_ row: Row) throws -> BlockRecord {

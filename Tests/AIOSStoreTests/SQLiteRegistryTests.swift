@@ -82,3 +82,25 @@ final class SQLiteRegistryTests: XCTestCase {
         }
     }
 }
+
+final class EventRetentionTests: XCTestCase {
+    func testOldEventsAreDroppedPastTheLimit() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aios-events-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let registry = try SQLiteRegistry(path: directory.appendingPathComponent("aios.db").path)
+        let component = try ComponentSpec(envelope: SpecEnvelope(document: [
+            "componentId": ["name": "c", "version": "1", "releaseTag": "t"], "componentType": "model",
+        ]))
+        let spec = try BlockSpec(envelope: SpecEnvelope(document: ["blockId": "b", "blockComponentURI": "model.c:1-t", "minInstances": 1, "maxInstances": 1]))
+        let block = BlockRecord(spec: spec, resolved: try spec.resolve(with: component))
+        try await registry.createBlock(block, event: BlockEvent(type: "Created", message: "0"),
+                                       task: TaskRecord(action: "createBlock", subject: "b", status: .completed))
+        for index in 1...(SQLiteRegistry.eventsPerBlock + 20) {
+            try await registry.updateBlock(block, event: BlockEvent(type: "Tick", message: String(index)))
+        }
+        let events = try await registry.events(blockId: "b")
+        XCTAssertEqual(events.count, SQLiteRegistry.eventsPerBlock)
+        XCTAssertEqual(events.last?.message, String(SQLiteRegistry.eventsPerBlock + 20))
+    }
+}
