@@ -32,10 +32,15 @@ public enum InstanceClient {
         return options
     }
 
-    /// The instance's health, or `nil` when it does not answer within `timeout`.
+    /// The instance's health, or `nil` when it does not answer within `timeout`. A refused connection fails
+    /// at once instead of waiting for the instance to come up.
     public static func health(address: String, timeout: Duration = .seconds(1)) async -> Aios_Instance_V1_HealthReply? {
-        try? await with(address: address) { client in
-            try await client.health(Aios_Instance_V1_HealthRequest(), options: options(timeout: timeout))
+        var callOptions = options(timeout: timeout)
+        callOptions.waitForReady = false
+        let request = Aios_Instance_V1_HealthRequest()
+        let probeOptions = callOptions
+        return try? await with(address: address) { client in
+            try await client.health(request, options: probeOptions)
         }
     }
 }
