@@ -17,8 +17,16 @@ public enum BlockID {
 
     /// A fresh `blk-xxxxxxxx` id.
     public static func generate() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        RandomID.make(prefix: "blk-", length: 8)
+    }
+}
+
+/// Random ids that are DNS-label safe: a prefix and lowercase letters and digits.
+public enum RandomID {
+    private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+
+    public static func make(prefix: String, length: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return "blk-" + String((0..<8).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+        return prefix + String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
     }
 }

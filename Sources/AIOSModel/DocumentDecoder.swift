@@ -24,6 +24,11 @@ public enum DocumentDecoder {
         if text.allSatisfy(\.isWhitespace) {
             throw APIError(.invalidDocument, "the body is empty; send a JSON or YAML document")
         }
+        // Aliases expand when loaded: a few nested ones turn a small body into gigabytes ("billion laughs").
+        let aliases = aliasCount(text)
+        if aliases > maxAliases {
+            throw APIError(.invalidDocument, "the YAML uses \(aliases) aliases; at most \(maxAliases) are accepted")
+        }
         do {
             let documents = try Yams.load_all(yaml: text).map { try JSONValue(yaml: $0) }
             guard !documents.isEmpty else {
@@ -35,6 +40,27 @@ public enum DocumentDecoder {
         } catch {
             throw APIError(.invalidDocument, "the body is neither valid JSON nor valid YAML: \(yamlErrorSummary(error))")
         }
+    }
+
+    static let maxAliases = 64
+
+    /// Counts YAML alias references (`*name` where a node may start).
+    static func aliasCount(_ text: String) -> Int {
+        var count = 0
+        var previous: Character = "\n"
+        var inQuotes: Character?
+        for character in text {
+            if let quote = inQuotes {
+                if character == quote { inQuotes = nil }
+            } else if character == "\"" || character == "'" {
+                inQuotes = character
+            } else if character == "*", previous.isWhitespace || "[{,:-".contains(previous) {
+                count += 1
+            }
+            if character == "\n" { inQuotes = nil }
+            previous = character
+        }
+        return count
     }
 
     private static func yamlErrorSummary(_ error: any Error) -> String {

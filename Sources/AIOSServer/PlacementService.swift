@@ -141,8 +141,6 @@ struct PlacementService: Sendable {
 /// Instance ids: `inst-` and six random lowercase letters and digits (DNS-label safe).
 enum InstanceID {
     static func generate() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return "inst-" + String((0..<6).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+        RandomID.make(prefix: "inst-", length: 6)
     }
 }

@@ -65,6 +65,16 @@ final class SpecEnvelopeTests: XCTestCase {
         XCTAssertThrowsError(try DocumentDecoder.decode(Data("   ".utf8)))
     }
 
+    func testYAMLAliasBombsAreRefused() {
+        var yaml = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { yaml += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 9).joined(separator: ", ") + "]\n" }
+        XCTAssertThrowsError(try DocumentDecoder.decode(Data(yaml.utf8))) { error in
+            XCTAssertTrue((error as? APIError)?.message.contains("aliases") ?? false)
+        }
+        // Globs in quoted or plain values are not aliases.
+        XCTAssertNoThrow(try DocumentDecoder.decode(Data("value: \"dma-*\"\nother: a*b\n".utf8)))
+    }
+
     func testIntegralNumbersEncodeWithoutFraction() {
         XCTAssertEqual(JSONValue.object(["n": 3, "f": 0.5]).jsonString(), #"{"f":0.5,"n":3}"#)
     }
