@@ -168,7 +168,8 @@ actor InstanceManager {
                     $0.pid = process.pid
                     $0.startTime = process.startTime
                     $0.address = address
-                    $0.phase = .starting
+                    // A crash-looping instance stays reported as such (with its last log lines) until it is ready.
+                    if $0.phase != .crashLoop { $0.phase = .starting }
                     $0.healthy = false
                 }
             }
