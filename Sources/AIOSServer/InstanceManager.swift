@@ -37,7 +37,23 @@ actor InstanceManager {
     /// Starts the supervisors a placed block lacks.
     func start(_ block: BlockRecord) async {
         guard !shuttingDown, [.starting, .ready, .degraded].contains(block.phase) else { return }
-        guard let component = try? await registry.component(uri: block.componentURI.description) else { return }
+        let component: ComponentRecord
+        do {
+            guard let found = try await registry.component(uri: block.componentURI.description) else {
+                let reason = "component \(block.componentURI) is not registered; its instances cannot start"
+                await record(block.blockId, event: BlockEvent(type: "RuntimeMissing", message: reason)) { block, _ in
+                    block.phase = .failed
+                    block.reason = reason
+                }
+                return
+            }
+            component = found
+        } catch {
+            logger.error("cannot read the block's component; its instances are not started", metadata: [
+                "blockId": "\(block.blockId)", "componentURI": "\(block.componentURI)", "error": "\(error)",
+            ])
+            return
+        }
         guard let runtime = ProcessRuntimeSpec(component: component.spec) else {
             let image = component.spec.document["containerRegistryInfo"]?["containerImage"]?.stringValue
             let reason = image.map { "component \(block.componentURI) runs as the OCI image \($0), and this platform has no OCI runtime yet; give the component a process runtime (\"runtime\": {\"type\": \"process\", \"command\": [...]})" }
@@ -133,14 +149,19 @@ actor InstanceManager {
         for block in try await registry.blocks() {
             guard [.starting, .ready, .degraded].contains(block.phase), !block.placement.instances.isEmpty,
                   supervisors[block.blockId] == nil else { continue }
-            _ = try? await registry.transition(blockId: block.blockId) { block, _ in
-                var block = block
-                block.instances = []
-                block.phase = .starting
-                block.reason = nil
-                return BlockTransition(block: block, events: [BlockEvent(type: "Recovering", message: "aios restarted; starting \(block.placement.instances.count) instance(s) again")])
+            do {
+                _ = try await registry.transition(blockId: block.blockId) { block, _ in
+                    var block = block
+                    block.instances = []
+                    block.phase = .starting
+                    block.reason = nil
+                    return BlockTransition(block: block, events: [BlockEvent(type: "Recovering", message: "aios restarted; starting \(block.placement.instances.count) instance(s) again")])
+                }
+            } catch {
+                logger.error("cannot recover the block's instances", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
+                continue
             }
-            if let fresh = try? await registry.block(id: block.blockId) { await start(fresh) }
+            if let fresh = try await registry.block(id: block.blockId) { await start(fresh) }
         }
     }
 
