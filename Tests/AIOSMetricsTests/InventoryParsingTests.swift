@@ -76,6 +76,8 @@ final class LiveMetricsParsingTests: XCTestCase {
     func testLocalCollectorReadsThisMachine() {
         let collector = LocalMetricsCollector()
         _ = collector.sample()
+        // /proc/stat counts in clock ticks (10 ms); back-to-back samples can see no tick at all.
+        Thread.sleep(forTimeInterval: 0.2)
         let sample = collector.sample()
         XCTAssertGreaterThan(sample.memoryTotal, 0)
         XCTAssertNotNil(sample.cpuUsage, "the second sample knows CPU usage since the first")
