@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         .target(
@@ -98,9 +99,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSBlock",
+            dependencies: [
+                "AIOSModel", "AIOSPolicy", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AIOSGateway",
+            dependencies: [
+                "AIOSBlock", "AIOSModel", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSServer",
             dependencies: [
                 "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
+                "AIOSBlock", "AIOSGateway", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -151,6 +174,11 @@ let package = Package(
         .testTarget(
             name: "AIOSStoreTests",
             dependencies: ["AIOSStore", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSBlockTests",
+            dependencies: ["AIOSBlock", "AIOSModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

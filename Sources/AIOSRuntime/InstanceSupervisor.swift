@@ -42,7 +42,7 @@ public struct SupervisionPolicy: Sendable {
 /// What happened to a supervised instance.
 public enum InstanceEvent: Sendable {
     case started(process: ChildProcess, address: String)
-    case ready
+    case ready(address: String)
     case exited(status: Int32, restarts: Int, restartIn: Double, crashLooping: Bool, logTail: [String])
     case startFailed(reason: String, restarts: Int, restartIn: Double, crashLooping: Bool)
     case stopped
@@ -171,7 +171,7 @@ public actor InstanceSupervisor {
         readiness.cancel()
         if becameReady, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
             readyAt = Date()
-            await onEvent(.ready)
+            await onEvent(.ready(address: address))
         } else if !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
             LogTail.append(launch.logPath, "aios: instance did not answer Health within \(Int(policy.startupTimeout)) s; stopping it")
             process.signalGroup(SIGTERM)

@@ -1,3 +1,5 @@
+import AIOSBlock
+import AIOSGateway
 import AIOSMetrics
 import AIOSStore
 import Foundation
@@ -11,7 +13,7 @@ public struct EmbeddedPlatform: Sendable {
         public var dataDirectory: URL
         public var host: String
         public var httpPort: Int
-        /// Reserved for the inference gateway.
+        /// The gRPC inference gateway (`BlockInferenceService`); 0 picks a free port.
         public var grpcPort: Int
         /// Node metrics older than this are stale: the node is not placed on.
         public var metricsTTL: TimeInterval
@@ -43,15 +45,17 @@ public struct EmbeddedPlatform: Sendable {
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-    /// `onReady` receives the URL the API serves on, once it accepts connections.
-    public func run(onReady: @escaping @Sendable (String) -> Void) async throws {
+    /// `onReady` receives the URL the HTTP API serves on and the gRPC gateway's `host:port`, once both
+    /// accept connections.
+    public func run(onReady: @escaping @Sendable (_ httpURL: String, _ grpcAddress: String) -> Void) async throws {
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
         let registry = try SQLiteRegistry(path: configuration.databasePath)
         logger.info("registry open", metadata: ["path": "\(configuration.databasePath)"])
 
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
+        let executors = Executors()
         let instances = InstanceManager(
-            registry: registry,
+            registry: registry, executors: executors,
             configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
             logger: logger)
         let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, logger: logger)
@@ -68,16 +72,26 @@ public struct EmbeddedPlatform: Sendable {
         }
 
         let host = configuration.host
+        let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry))
+        let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
+        let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane).router(),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway).router(),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                onReady("http://\(host):\(port)")
+                do {
+                    let grpcAddress = try await grpcGateway.listeningAddress
+                    logger.info("inference gateway serving", metadata: ["grpc": "\(grpcAddress)", "http": "http://\(host):\(port)/v1"])
+                    onReady("http://\(host):\(port)", grpcAddress)
+                } catch {
+                    logger.critical("the gRPC gateway cannot listen", metadata: ["port": "\(configuration.grpcPort)", "error": "\(error)"])
+                }
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), grpcGateway, app],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
     }

@@ -1,3 +1,4 @@
+import AIOSGateway
 import AIOSModel
 import Hummingbird
 import Logging
@@ -28,5 +29,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return .error(APIError(.internalError, "internal error; see the server log"))
         }
+    }
+}
+
+extension Response {
+    static func error(_ error: APIError) -> Response {
+        json(error.json, status: HTTPResponse.Status(code: error.httpStatus))
     }
 }

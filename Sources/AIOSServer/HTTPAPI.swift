@@ -1,3 +1,4 @@
+import AIOSGateway
 import AIOSModel
 import Foundation
 import Hummingbird
@@ -18,9 +19,11 @@ public struct HTTPAPI: Sendable {
     ]
 
     let controlPlane: ControlPlane
+    let gateway: InferenceGateway
 
-    public init(controlPlane: ControlPlane) {
+    public init(controlPlane: ControlPlane, gateway: InferenceGateway) {
         self.controlPlane = controlPlane
+        self.gateway = gateway
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -30,10 +33,20 @@ public struct HTTPAPI: Sendable {
 
         router.get("healthz") { _, _ -> Response in Response.json(["status": "ok"]) }
 
+        let management = BlockManagement(registry: controlPlane.registry, executors: gateway.executors, logger: controlPlane.logger)
+        router.post("api/executeMgmtCommand") { request, _ -> Response in
+            Response.json(try await management.execute(try await Self.document(from: request)))
+        }
+        router.post("api/blocks/:id/parameters") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            return Response.json(try await management.setParameters(blockId: id, try await Self.document(from: request)))
+        }
+        GatewayRoutes(gateway: gateway).add(to: router)
+
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")
             guard let handler = Self.actions[action] else {
-                throw APIError(.unknownAction, "unknown action \"\(action)\"; this server serves \(Self.actions.keys.sorted().joined(separator: ", "))")
+                throw APIError(.unknownAction, "unknown action \"\(action)\"; this server serves \((Self.actions.keys + ["executeMgmtCommand"]).sorted().joined(separator: ", "))")
             }
             let document = try await Self.document(from: request)
             return Response.json(try await handler(controlPlane, document).reply)

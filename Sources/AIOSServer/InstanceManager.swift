@@ -1,3 +1,4 @@
+import AIOSBlock
 import AIOSModel
 import AIOSRuntime
 import AIOSStore
@@ -19,6 +20,8 @@ actor InstanceManager {
     }
 
     private let registry: any Registry
+    /// Where requests are routed: instances join their block's executor when ready and leave it when they exit.
+    let executors: Executors
     private let configuration: Configuration
     private let logger: Logger
     private var supervisors: [String: [String: InstanceSupervisor]] = [:]
@@ -26,8 +29,9 @@ actor InstanceManager {
     private var removing: Set<String> = []
     private var shuttingDown = false
 
-    init(registry: any Registry, configuration: Configuration, logger: Logger) {
+    init(registry: any Registry, executors: Executors, configuration: Configuration, logger: Logger) {
         self.registry = registry
+        self.executors = executors
         self.configuration = configuration
         self.logger = logger
     }
@@ -64,6 +68,7 @@ actor InstanceManager {
             }
             return
         }
+        configureExecutor(block)
         // Prepare every missing instance and store its record first, so no event of a started process can
         // arrive before the record it updates; then start the supervisors.
         var records: [InstanceRecord] = []
@@ -110,6 +115,8 @@ actor InstanceManager {
     /// that is still under way spawns nothing afterwards.
     func stop(blockId: String) async {
         removing.insert(blockId)
+        // Stop routing first, so no request goes to an instance that is being stopped.
+        executors.remove(blockId: blockId, reason: "block \(blockId) is being removed")
         let blockSupervisors = supervisors.removeValue(forKey: blockId) ?? [:]
         await withTaskGroup(of: Void.self) { group in
             for supervisor in blockSupervisors.values {
@@ -169,12 +176,24 @@ actor InstanceManager {
     /// records, so the next start recovers them.
     func shutdown() async {
         shuttingDown = true
+        executors.removeAll(reason: "aios is shutting down")
         let all = supervisors.values.flatMap(\.values)
         supervisors.removeAll()
         await withTaskGroup(of: Void.self) { group in
             for supervisor in all {
                 group.addTask { await supervisor.stop() }
             }
+        }
+    }
+
+    /// Gives the block an executor with the routing its spec asks for; a policy the block named but that
+    /// is not built in is noted in its events.
+    private func configureExecutor(_ block: BlockRecord) {
+        let settings = ExecutorSettings(block: block.resolved)
+        let (_, isNew) = executors.configure(blockId: block.blockId, settings: settings)
+        if isNew, let note = settings.note {
+            let blockId = block.blockId
+            Task { await record(blockId, event: BlockEvent(type: "Routing", message: note)) { _, _ in } }
         }
     }
 
@@ -194,7 +213,12 @@ actor InstanceManager {
                     $0.healthy = false
                 }
             }
-        case .ready:
+        case .ready(let address):
+            do {
+                try executors.instanceReady(blockId: blockId, instanceId: instanceId, address: address)
+            } catch {
+                logger.error("cannot route to the instance", metadata: ["blockId": "\(blockId)", "instanceId": "\(instanceId)", "error": "\(error)"])
+            }
             await record(blockId, event: BlockEvent(type: "InstanceReady", message: "\(instanceId) answers Health")) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = .running
@@ -203,6 +227,7 @@ actor InstanceManager {
                 }
             }
         case .exited(let status, let restarts, let restartIn, let crashLooping, let logTail):
+            executors.instanceGone(blockId: blockId, instanceId: instanceId)
             let tail = logTail.suffix(5).joined(separator: " | ")
             let message = "\(instanceId) exited with status \(status); restarting in \(restartIn.formatted) s" + (crashLooping ? " (crash loop)" : "")
                 + (tail.isEmpty ? "" : "; last log lines: \(tail)")
@@ -216,6 +241,7 @@ actor InstanceManager {
                 }
             }
         case .startFailed(let reason, let restarts, let restartIn, let crashLooping):
+            executors.instanceGone(blockId: blockId, instanceId: instanceId)
             await record(blockId, event: BlockEvent(type: "InstanceStartFailed", message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s")) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = crashLooping ? .crashLoop : .restarting
@@ -225,7 +251,7 @@ actor InstanceManager {
                 }
             }
         case .stopped:
-            break
+            executors.instanceGone(blockId: blockId, instanceId: instanceId)
         }
     }
 

@@ -2,9 +2,12 @@ import AIOSInstanceSDK
 import AIOSModel
 import Foundation
 
-/// The Swift example block: uppercases text. `{"text": "hi"}` → `{"text": "HI", ...}`; streams one word per
-/// chunk on `InferStream`; `{"fail": true}` raises (to show error replies); management commands `env`
-/// (the instance's AIOS and GPU environment) and `crash` (exits, to show supervision).
+/// The Swift example block: uppercases text. `{"text": "hi"}` → `{"text": "HI", ...}`; an OpenAI-style body
+/// uppercases its last message (`messages`) or its `prompt`; streams one word per chunk on `InferStream`
+/// when the input says `"stream": true`; `{"fail": true}` raises (to show error replies); `{"sleep_ms": N}`
+/// answers after N ms (to show deadlines and queueing); attached files are described in the output;
+/// management commands `env` (the instance's AIOS and GPU environment) and `crash` (exits, to show
+/// supervision).
 struct EchoBlock: InstanceBlock {
     let context: InstanceContext
 
@@ -20,21 +23,29 @@ struct EchoBlock: InstanceBlock {
         if let json = entry.json {
             if json["fail"]?.boolValue == true { throw AskedToFail() }
             if let text = json["text"]?.stringValue { return text }
+            if let last = json["messages"]?.arrayValue?.last?["content"]?.stringValue { return last }
+            if let prompt = json["prompt"]?.stringValue { return prompt }
         }
         return entry.packet.data
     }
 
     func infer(_ entry: PreprocessResult) async throws -> JSONValue? {
+        if let milliseconds = entry.json?["sleep_ms"]?.intValue, milliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(milliseconds))
+        }
         let text = try text(of: entry)
         return ["text": .string(text.uppercased()), "length": .number(Double(text.count)),
-                "instanceId": .string(context.instanceId), "sessionId": .string(entry.sessionId)]
+                "instanceId": .string(context.instanceId), "sessionId": .string(entry.sessionId),
+                "files": .array(entry.packet.files.map { ["metadata": .string($0.metadata), "size": .number(Double($0.fileData.count))] })]
     }
 
     func inferStream(_ entry: PreprocessResult) -> AsyncThrowingStream<JSONValue, any Error>? {
         guard entry.json?["stream"]?.boolValue == true else { return nil }
         let words = ((try? text(of: entry)) ?? "").split(separator: " ").map { String($0).uppercased() }
         return AsyncThrowingStream { continuation in
-            for word in words { continuation.yield(["token": .string(word)]) }
+            for (index, word) in words.enumerated() {
+                continuation.yield(["token": .string(index == words.count - 1 ? word : word + " ")])
+            }
             continuation.finish()
         }
     }

@@ -16,7 +16,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "HTTP API port (0 picks a free port; the ready line tells which).")
     var httpPort: Int = 8420
 
-    @Option(help: "gRPC inference port.")
+    @Option(help: "gRPC inference gateway port (0 picks a free port; the gateway line tells which).")
     var grpcPort: Int = 50052
 
     @Option(help: "Seconds after which a node's metrics are stale and the node is not placed on.")
@@ -57,9 +57,9 @@ struct Up: AsyncParsableCommand {
             metricsTTL: metricsTTL, metricsInterval: metricsInterval)
         configuration.pythonVirtualEnv = pythonVenv.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
-        try await platform.run { url in
-            // Unbuffered, so whoever waits for this line sees it at once.
-            FileHandle.standardOutput.write(Data("aios ready: \(url)\n".utf8))
+        try await platform.run { url, grpcAddress in
+            // Unbuffered, so whoever waits for these lines sees them at once.
+            FileHandle.standardOutput.write(Data("aios gateway: grpc://\(grpcAddress)\naios ready: \(url)\n".utf8))
         }
     }
 }

@@ -77,7 +77,7 @@ final class InstanceTests: XCTestCase {
                 }
                 return tokens
             }
-            XCTAssertEqual(tokens, ["ONE", "TWO", "THREE"])
+            XCTAssertEqual(tokens, ["ONE ", "TWO ", "THREE"])
 
             let health = try await client.health(Aios_Instance_V1_HealthRequest(), options: options)
             XCTAssertEqual(health.status, "healthy")

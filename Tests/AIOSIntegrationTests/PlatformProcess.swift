@@ -31,6 +31,8 @@ final class PlatformProcess: @unchecked Sendable {
     let dataDirectory: URL
     let process: Process
     let url: String
+    /// The gRPC inference gateway's `host:port`.
+    let grpcAddress: String
     private let logPath: URL
 
     /// Starts `aios up` and waits (up to `timeout` seconds) for its `aios ready: URL` line.
@@ -69,6 +71,7 @@ final class PlatformProcess: @unchecked Sendable {
             throw PlatformError("aios up did not print its ready line within \(timeout) s; log:\n\(log)")
         }
         self.url = url
+        self.grpcAddress = ready.grpcAddress ?? ""
     }
 
     var log: String { (try? String(contentsOf: logPath, encoding: .utf8)) ?? "" }
@@ -157,6 +160,7 @@ private final class ReadyLine: @unchecked Sendable {
     private let condition = NSCondition()
     private var buffer = ""
     private var url: String?
+    private(set) var grpcAddress: String?
     private var finished = false
 
     func append(_ data: Data) {
@@ -164,6 +168,9 @@ private final class ReadyLine: @unchecked Sendable {
         buffer += String(decoding: data, as: UTF8.self)
         for line in buffer.split(separator: "\n") where line.hasPrefix("aios ready: ") {
             url = String(line.dropFirst("aios ready: ".count)).trimmingCharacters(in: .whitespaces)
+        }
+        for line in buffer.split(separator: "\n") where line.hasPrefix("aios gateway: grpc://") {
+            grpcAddress = String(line.dropFirst("aios gateway: grpc://".count)).trimmingCharacters(in: .whitespaces)
         }
         if url != nil { finished = true }
         condition.broadcast()

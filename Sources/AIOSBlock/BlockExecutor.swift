@@ -1,0 +1,339 @@
+import AIOSWire
+import Foundation
+import GRPCCore
+import Synchronization
+
+/// One block's executor: the live set of its ready instances, the load balancer that picks among them,
+/// per-instance in-flight limits with a bounded queue, deadlines, and one retry on another instance when
+/// an instance dies or refuses the connection before answering.
+///
+/// Routing is synchronous under one lock (no actor hop per request); only a request that must wait for an
+/// instance suspends.
+public final class BlockExecutor: Sendable {
+    public let blockId: String
+    private let state: Mutex<State>
+
+    /// How long an instance that failed a request at the transport level is skipped, until its supervisor
+    /// reports it gone or it answers again.
+    static let suspectFor: Duration = .seconds(1)
+
+    struct Slot {
+        let connection: InstanceConnection
+        var inFlight = 0
+        var suspectUntil: ContinuousClock.Instant?
+    }
+
+    enum Grant: Sendable {
+        case go(InstanceConnection)
+        case repick
+        case fail(InferenceError)
+    }
+
+    struct Waiter {
+        let id: Int
+        let target: String
+        let continuation: CheckedContinuation<Grant, Never>
+        let timer: Task<Void, Never>
+    }
+
+    struct State {
+        var settings: ExecutorSettings
+        var balancer: any LoadBalancer
+        var order: [String] = []
+        var slots: [String: Slot] = [:]
+        var waiters: [Waiter] = []
+        var nextWaiterId = 0
+        var closed: InferenceError?
+        var served = 0
+        var retried = 0
+    }
+
+    public init(blockId: String, settings: ExecutorSettings) {
+        self.blockId = blockId
+        self.state = Mutex(State(settings: settings, balancer: settings.makeBalancer()))
+    }
+
+    public var settings: ExecutorSettings { state.withLock { $0.settings } }
+
+    /// The ids of the instances requests go to, in the order they joined.
+    public var instanceIds: [String] { state.withLock { $0.order } }
+
+    // MARK: Membership
+
+    /// Applies new settings; a different balancing policy starts with a fresh balancer.
+    public func update(settings: ExecutorSettings) {
+        state.withLock { state in
+            if state.settings.balancing != settings.balancing { state.balancer = settings.makeBalancer() }
+            state.settings = settings
+        }
+    }
+
+    /// `instanceId` answers `Health` at `address`: route to it.
+    public func instanceReady(_ instanceId: String, address: String) throws {
+        let connection = try InstanceConnection(instanceId: instanceId, address: address)
+        let (replaced, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
+            let old = state.slots[instanceId]
+            if old == nil { state.order.append(instanceId) }
+            state.slots[instanceId] = Slot(connection: connection, inFlight: old?.inFlight ?? 0)
+            if old?.connection.address != address { state.balancer.instanceLeft(instanceId) }
+            // Queued requests may now fit on the new instance.
+            let woken = state.waiters
+            state.waiters = []
+            return (old?.connection, woken)
+        }
+        if let replaced, replaced.address != address { replaced.close() }
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+    }
+
+    /// `instanceId` stopped or crashed: stop routing to it; its sessions move, requests queued for it pick again.
+    public func instanceGone(_ instanceId: String) {
+        let (connection, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
+            guard let slot = state.slots.removeValue(forKey: instanceId) else { return (nil, []) }
+            state.order.removeAll { $0 == instanceId }
+            state.balancer.instanceLeft(instanceId)
+            let woken = state.waiters.filter { $0.target == instanceId }
+            state.waiters.removeAll { $0.target == instanceId }
+            return (slot.connection, woken)
+        }
+        connection?.close()
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+    }
+
+    /// The block is being removed: every queued request fails with `reason`, new ones too.
+    public func close(reason: InferenceError) {
+        let (connections, woken) = state.withLock { state -> ([InstanceConnection], [Waiter]) in
+            state.closed = reason
+            let connections = state.slots.values.map(\.connection)
+            state.slots = [:]
+            state.order = []
+            let woken = state.waiters
+            state.waiters = []
+            return (connections, woken)
+        }
+        for connection in connections { connection.close() }
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .fail(reason)) }
+    }
+
+    // MARK: Inference
+
+    /// The request's deadline: the client's when it is shorter than the block's default.
+    public func deadline(clientTimeout: Duration?) -> ContinuousClock.Instant {
+        let blockTimeout = state.withLock { $0.settings.defaultTimeout }
+        return .now + min(clientTimeout ?? blockTimeout, blockTimeout)
+    }
+
+    /// Runs `packet` on one instance and returns its outputs. An instance that is gone or refuses before
+    /// answering gets the request retried once on another.
+    public func infer(_ packet: AIOSPacket, deadline: ContinuousClock.Instant) async throws(InferenceError) -> [AIOSPacket] {
+        var request = Aios_Instance_V1_InferRequest()
+        request.packet = packet
+        let sendable = request
+        return try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, _ in
+            try await connection.client.infer(sendable, options: InstanceConnection.options(timeout: timeout)).outputs
+        }
+    }
+
+    /// Runs `packet` with the instance's streaming `InferStream`, handing each reply's outputs to `onOutputs`
+    /// as they arrive. A retry happens only while nothing has been handed on.
+    public func inferStream(_ packet: AIOSPacket, deadline: ContinuousClock.Instant,
+                            onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
+        var request = Aios_Instance_V1_InferRequest()
+        request.packet = packet
+        let sendable = request
+        try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, started in
+            try await connection.client.inferStream(sendable, options: InstanceConnection.options(timeout: timeout)) { response in
+                for try await reply in response.messages {
+                    started.set()
+                    try await onOutputs(reply.outputs)
+                }
+            }
+        }
+    }
+
+    /// Sets once the first output of a stream has been handed on (no retry after that).
+    final class StartedFlag: Sendable {
+        private let flag = Mutex(false)
+        func set() { flag.withLock { $0 = true } }
+        var isSet: Bool { flag.withLock { $0 } }
+    }
+
+    private func withRetry<T: Sendable>(
+        session: String, deadline: ContinuousClock.Instant,
+        _ call: @Sendable (InstanceConnection, Duration, StartedFlag) async throws -> T
+    ) async throws(InferenceError) -> T {
+        var tried: Set<String> = []
+        var lastFailure: InferenceError?
+        for attempt in 0..<2 {
+            let connection: InstanceConnection
+            do throws(InferenceError) {
+                connection = try await acquire(session: session, excluding: tried, deadline: deadline)
+            } catch {
+                if let lastFailure, error.code == .unavailable {
+                    throw InferenceError(.unavailable, "\(lastFailure.message); no other instance of block \(blockId) is healthy to retry on")
+                }
+                throw error
+            }
+            let instanceId = connection.instanceId
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero else {
+                release(instanceId)
+                throw InferenceError(.deadlineExceeded, "block \(blockId): the deadline passed while the request waited for an instance")
+            }
+            let started = StartedFlag()
+            do {
+                let value = try await call(connection, remaining, started)
+                release(instanceId, served: true)
+                return value
+            } catch let error as RPCError {
+                release(instanceId)
+                if error.code == .unavailable, attempt == 0, !started.isSet {
+                    markSuspect(instanceId)
+                    tried.insert(instanceId)
+                    lastFailure = InferenceError(instance: instanceId, error)
+                    state.withLock { $0.retried += 1 }
+                    continue
+                }
+                if error.code == .deadlineExceeded || ContinuousClock.now >= deadline {
+                    throw InferenceError(.deadlineExceeded, "block \(blockId) did not answer in time (instance \(instanceId))")
+                }
+                throw InferenceError(instance: instanceId, error)
+            } catch let error as InferenceError {
+                release(instanceId)
+                throw error
+            } catch {
+                release(instanceId)
+                if Task.isCancelled { throw InferenceError(.cancelled, "the client cancelled the request") }
+                throw InferenceError(.internal, "block \(blockId), instance \(instanceId): \(error)")
+            }
+        }
+        throw lastFailure ?? InferenceError(.unavailable, "block \(blockId) has no healthy instance")
+    }
+
+    // MARK: Slots
+
+    /// A slot on the instance the balancer picks for `session`, waiting (bounded, until `deadline`) when
+    /// that instance is at its in-flight limit.
+    func acquire(session: String, excluding: Set<String>, deadline: ContinuousClock.Instant) async throws(InferenceError) -> InstanceConnection {
+        while true {
+            switch state.withLock({ Self.tryAcquire(&$0, blockId: blockId, session: session, excluding: excluding, queueAs: nil) }) {
+            case .go(let connection): return connection
+            case .fail(let error): throw error
+            case .repick: break
+            }
+            // Must wait: check again and queue in one step, so a slot freed meanwhile is not missed.
+            let grant: Grant = await withCheckedContinuation { continuation in
+                let immediate: Grant? = state.withLock { state in
+                    let id = state.nextWaiterId
+                    state.nextWaiterId += 1
+                    let timer = Task { [weak self] in
+                        try? await Task.sleep(until: deadline, clock: .continuous)
+                        guard !Task.isCancelled else { return }
+                        self?.expire(waiter: id)
+                    }
+                    let queued = Self.tryAcquire(&state, blockId: blockId, session: session, excluding: excluding,
+                                                 queueAs: (id, continuation, timer))
+                    if case .repick = queued { return nil }
+                    timer.cancel()
+                    return queued
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+            switch grant {
+            case .go(let connection): return connection
+            case .fail(let error): throw error
+            case .repick: continue
+            }
+        }
+    }
+
+    /// Picks an instance and takes a slot on it, or queues the waiter (returning `.repick` for "queued"),
+    /// or fails. Without a waiter, a full instance returns `.repick` to ask the caller to queue.
+    private static func tryAcquire(_ state: inout State, blockId: String, session: String, excluding: Set<String>,
+                                   queueAs waiter: (Int, CheckedContinuation<Grant, Never>, Task<Void, Never>)?) -> Grant {
+        if let closed = state.closed { return .fail(closed) }
+        let now = ContinuousClock.now
+        let limit = state.settings.maxInFlightPerInstance
+        var candidates: [Candidate] = []
+        var suspects: [Candidate] = []
+        candidates.reserveCapacity(state.order.count)
+        for id in state.order where !excluding.contains(id) {
+            guard let slot = state.slots[id] else { continue }
+            let candidate = Candidate(instanceId: id, inFlight: slot.inFlight, hasCapacity: slot.inFlight < limit)
+            if let until = slot.suspectUntil, until > now { suspects.append(candidate) } else { candidates.append(candidate) }
+        }
+        // Suspected instances are used only when nothing else is left.
+        if candidates.isEmpty { candidates = suspects }
+        guard !candidates.isEmpty else {
+            return .fail(InferenceError(.unavailable, "block \(blockId) has no healthy instance"))
+        }
+        let chosen = state.balancer.pick(session: session, from: candidates)
+        if let slot = state.slots[chosen], slot.inFlight < limit {
+            state.slots[chosen]!.inFlight += 1
+            return .go(slot.connection)
+        }
+        guard state.waiters.count < state.settings.maxQueued else {
+            return .fail(InferenceError(.resourceExhausted, "block \(blockId) is at capacity: \(state.order.count) instance(s) × \(limit) requests in flight and \(state.settings.maxQueued) queued; retry later or raise maxInstances"))
+        }
+        if let (id, continuation, timer) = waiter {
+            state.waiters.append(Waiter(id: id, target: chosen, continuation: continuation, timer: timer))
+        }
+        return .repick
+    }
+
+    private func expire(waiter id: Int) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(returning: .fail(InferenceError(.deadlineExceeded, "block \(blockId): the deadline passed while the request waited for a free instance")))
+    }
+
+    /// Frees a slot; the first request queued for that instance takes it over directly.
+    private func release(_ instanceId: String, served: Bool = false) {
+        let handOff = state.withLock { state -> (Waiter, InstanceConnection)? in
+            if served { state.served += 1 }
+            guard let slot = state.slots[instanceId] else { return nil }
+            if let index = state.waiters.firstIndex(where: { $0.target == instanceId }) {
+                return (state.waiters.remove(at: index), slot.connection)
+            }
+            state.slots[instanceId]!.inFlight -= 1
+            return nil
+        }
+        if let (waiter, connection) = handOff {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: .go(connection))
+        }
+    }
+
+    private func markSuspect(_ instanceId: String) {
+        state.withLock { state in
+            state.slots[instanceId]?.suspectUntil = .now + Self.suspectFor
+        }
+    }
+
+    // MARK: Introspection and management
+
+    /// What the executor holds, for `aios describe` and the `executor` management service.
+    public var snapshot: [String: String] {
+        state.withLock { state in
+            var summary = state.balancer.summary
+            summary["instances"] = state.order.map { "\($0)(\(state.slots[$0]?.inFlight ?? 0) in flight)" }.joined(separator: ", ")
+            summary["queued"] = "\(state.waiters.count)"
+            summary["served"] = "\(state.served)"
+            summary["retried"] = "\(state.retried)"
+            summary["maxInFlightPerInstance"] = "\(state.settings.maxInFlightPerInstance)"
+            summary["maxQueued"] = "\(state.settings.maxQueued)"
+            return summary
+        }
+    }
+
+    /// The connections of `instanceId`, or of every instance when it is nil.
+    public func connections(instanceId: String?) -> [InstanceConnection] {
+        state.withLock { state in
+            state.order.compactMap { id in
+                guard instanceId == nil || instanceId == id else { return nil }
+                return state.slots[id]?.connection
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import AIOSModel
+import AIOSPolicy
+
+/// How a block's executor routes requests, read from the block as it runs (`ResolvedBlock`):
+/// the `loadBalancer` policy and its `parameters`/`settings`, and `initSettings.timeout_ms`.
+public struct ExecutorSettings: Sendable, Equatable {
+    public enum Balancing: Sendable, Equatable {
+        case roundRobin(cacheSessions: Bool, sessionCacheSize: Int)
+        case sessionAware
+        case leastInFlight
+    }
+
+    public var balancing: Balancing
+    /// The policy URI that chose `balancing`, and a note when it is not the one the block named.
+    public var policyURI: String
+    public var note: String?
+    /// Deadline of a request whose client sets none (or a longer one).
+    public var defaultTimeout: Duration
+    /// Requests one instance works on at once; more wait in the block's queue.
+    public var maxInFlightPerInstance: Int
+    /// Requests waiting for an instance; beyond this the gateway answers `RESOURCE_EXHAUSTED`.
+    public var maxQueued: Int
+
+    public static let defaultTimeout: Duration = .seconds(30)
+
+    public init(balancing: Balancing = .roundRobin(cacheSessions: false, sessionCacheSize: 1000), policyURI: String = BuiltInPolicies.uri(of: .loadBalancer),
+                note: String? = nil, defaultTimeout: Duration = Self.defaultTimeout, maxInFlightPerInstance: Int = 128, maxQueued: Int = 1024) {
+        self.balancing = balancing
+        self.policyURI = policyURI
+        self.note = note
+        self.defaultTimeout = defaultTimeout
+        self.maxInFlightPerInstance = maxInFlightPerInstance
+        self.maxQueued = maxQueued
+    }
+
+    /// Reads the block's settings. The block was validated when it was created, so a value of the wrong
+    /// type falls back to its default (and the note says so) rather than failing a running block.
+    public init(block: ResolvedBlock) {
+        self.init()
+        var notes: [String] = []
+        let rule = (try? PolicyRule.read(block.policies, kind: .loadBalancer, location: .root)) ?? nil
+        let parameters = rule?.parameters ?? [:]
+        let settings = rule?.settings ?? [:]
+        let uri = rule?.uri ?? ""
+        let name = Self.policyName(uri)
+        switch name {
+        case "roundrobin", "round-robin":
+            balancing = .roundRobin(cacheSessions: parameters["cache_sessions"]?.boolValue ?? false,
+                                    sessionCacheSize: Self.positive(settings["session_cache_size"], default: 1000, "settings.session_cache_size", &notes))
+            policyURI = uri
+        case "session-aware-llm", "session-aware", "consistent-hash":
+            balancing = .sessionAware
+            policyURI = uri
+        case "least-inflight", "least-loaded", "least-connections":
+            balancing = .leastInFlight
+            policyURI = uri
+        default:
+            let cacheSessions = parameters["cache_sessions"]?.boolValue ?? false
+            balancing = .roundRobin(cacheSessions: cacheSessions, sessionCacheSize: Self.positive(settings["session_cache_size"], default: 1000, "settings.session_cache_size", &notes))
+            notes.append(uri.isEmpty
+                ? "no loadBalancer policy given; using built-in round robin"
+                : "\(uri) is not a built-in load balancer; using round robin (built-ins: roundrobin, session-aware-llm, least-inflight)")
+        }
+        maxInFlightPerInstance = Self.positive(settings["max_inflight_per_instance"], default: maxInFlightPerInstance, "settings.max_inflight_per_instance", &notes)
+        maxQueued = Self.positive(settings["max_queued_requests"], default: maxQueued, "settings.max_queued_requests", &notes)
+        if let timeout = block.initSettings["timeout_ms"] {
+            if let milliseconds = timeout.numberValue, milliseconds > 0 {
+                defaultTimeout = .milliseconds(Int64(milliseconds))
+            } else {
+                notes.append("initSettings.timeout_ms must be a positive number of milliseconds; using 30000")
+            }
+        }
+        note = notes.isEmpty ? nil : notes.joined(separator: "; ")
+    }
+
+    /// `policy.loadBalancer.roundrobin:v0.0.1` → `roundrobin`.
+    static func policyName(_ uri: String) -> String {
+        let withoutVersion = uri.split(separator: ":", maxSplits: 1).first.map(String.init) ?? uri
+        return withoutVersion.split(separator: ".").last.map { $0.lowercased() } ?? ""
+    }
+
+    private static func positive(_ value: JSONValue?, default fallback: Int, _ name: String, _ notes: inout [String]) -> Int {
+        guard let value else { return fallback }
+        guard let number = value.intValue, number > 0 else {
+            notes.append("\(name) must be a positive integer; using \(fallback)")
+            return fallback
+        }
+        return number
+    }
+
+    func makeBalancer() -> any LoadBalancer {
+        switch balancing {
+        case .roundRobin(let cacheSessions, let size): RoundRobinBalancer(cacheSessions: cacheSessions, sessionCacheSize: size)
+        case .sessionAware: ConsistentHashBalancer()
+        case .leastInFlight: LeastInFlightBalancer()
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import AIOSBlock
+import AIOSModel
+import AIOSWire
+
+/// What the gateway needs to know about blocks beyond their executors: whether a block exists (to tell
+/// `NOT_FOUND` from `UNAVAILABLE`) and which blocks there are (`GET /v1/models`).
+public protocol BlockDirectory: Sendable {
+    /// The block's phase and reason, or `nil` when no block has that id.
+    func status(blockId: String) async -> BlockStatus?
+    func blocks() async throws -> [BlockStatus]
+}
+
+public struct BlockStatus: Sendable {
+    public var blockId: String
+    public var phase: String
+    public var reason: String?
+    public var componentURI: String
+    public var createdAt: Double
+
+    public init(blockId: String, phase: String, reason: String?, componentURI: String, createdAt: Double) {
+        self.blockId = blockId
+        self.phase = phase
+        self.reason = reason
+        self.componentURI = componentURI
+        self.createdAt = createdAt
+    }
+}
+
+/// The inference front shared by the gRPC, REST and OpenAI-compatible surfaces: finds the block's executor
+/// and turns "no executor" into `NOT_FOUND` or `UNAVAILABLE` with the block's phase.
+public struct InferenceGateway: Sendable {
+    public let executors: Executors
+    public let directory: any BlockDirectory
+
+    public init(executors: Executors, directory: any BlockDirectory) {
+        self.executors = executors
+        self.directory = directory
+    }
+
+    public func infer(blockId: String, packet: AIOSPacket, clientTimeout: Duration?) async throws(InferenceError) -> [AIOSPacket] {
+        let executor = try await executor(blockId)
+        do throws(InferenceError) {
+            return try await executor.infer(packet, deadline: executor.deadline(clientTimeout: clientTimeout))
+        } catch {
+            throw await explained(error, blockId: blockId)
+        }
+    }
+
+    public func inferStream(blockId: String, packet: AIOSPacket, clientTimeout: Duration?,
+                            onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
+        let executor = try await executor(blockId)
+        do throws(InferenceError) {
+            try await executor.inferStream(packet, deadline: executor.deadline(clientTimeout: clientTimeout), onOutputs: onOutputs)
+        } catch {
+            throw await explained(error, blockId: blockId)
+        }
+    }
+
+    private func executor(_ blockId: String) async throws(InferenceError) -> BlockExecutor {
+        guard !blockId.isEmpty else {
+            throw InferenceError(.invalidArgument, "block_id is empty: give the id of the block to infer with (searching blocks by query_parameters is not supported)")
+        }
+        if let executor = executors.executor(for: blockId) { return executor }
+        guard let status = await directory.status(blockId: blockId) else {
+            throw InferenceError(.notFound, "no block has id \"\(blockId)\"")
+        }
+        throw Self.unavailable(status)
+    }
+
+    /// "No healthy instance" says what the block is doing.
+    private func explained(_ error: InferenceError, blockId: String) async -> InferenceError {
+        guard error.code == .unavailable, executors.executor(for: blockId)?.instanceIds.isEmpty ?? true,
+              let status = await directory.status(blockId: blockId) else { return error }
+        return Self.unavailable(status)
+    }
+
+    static func unavailable(_ status: BlockStatus) -> InferenceError {
+        InferenceError(.unavailable, "block \(status.blockId) has no healthy instance (phase \(status.phase)\(status.reason.map { ": \($0)" } ?? ""))")
+    }
+}

@@ -1,0 +1,73 @@
+import AIOSBlock
+import Foundation
+import Hummingbird
+import MultipartKit
+
+/// A `multipart/form-data` body: its plain fields and its files.
+struct MultipartForm {
+    struct File {
+        var field: String
+        var filename: String?
+        var contentType: String?
+        var data: Data
+    }
+
+    var fields: [String: String] = [:]
+    var files: [File] = []
+
+    /// The boundary of a `multipart/form-data` content type, or `nil` for other types.
+    static func boundary(of contentType: String?) -> String? {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.count == 2, pair[0].lowercased() == "boundary" {
+                return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        return nil
+    }
+
+    static func parse(_ request: Request, boundary: String) async throws(InferenceError) -> MultipartForm {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: RequestBody.maxBytes)
+        } catch {
+            throw InferenceError(.invalidArgument, "cannot read the body (at most \(RequestBody.maxBytes) bytes): \(error)")
+        }
+        let parser = MultipartParser(boundary: boundary)
+        var form = MultipartForm()
+        var headers: [String: String] = [:]
+        var body = Data()
+        parser.onHeader = { name, value in headers[name.lowercased()] = value }
+        parser.onBody = { chunk in body.append(contentsOf: chunk.readableBytesView) }
+        parser.onPartComplete = {
+            let disposition = Self.dispositionParameters(headers["content-disposition"] ?? "")
+            let name = disposition["name"] ?? ""
+            if let filename = disposition["filename"] {
+                form.files.append(File(field: name, filename: filename, contentType: headers["content-type"], data: body))
+            } else {
+                form.fields[name] = String(decoding: body, as: UTF8.self)
+            }
+            headers = [:]
+            body = Data()
+        }
+        do {
+            try parser.execute(buffer)
+        } catch {
+            throw InferenceError(.invalidArgument, "the multipart body cannot be parsed: \(error)")
+        }
+        return form
+    }
+
+    /// `form-data; name="file"; filename="a.png"` → `["name": "file", "filename": "a.png"]`.
+    static func dispositionParameters(_ header: String) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for part in header.split(separator: ";").dropFirst() {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { continue }
+            parameters[pair[0].lowercased()] = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        return parameters
+    }
+}

@@ -1,0 +1,130 @@
+import AIOSBlock
+import AIOSModel
+import AIOSStore
+import Foundation
+import Logging
+
+/// `POST /api/executeMgmtCommand` (AIOS: `blockId, service, mgmtCommand, mgmtData, instanceId?`) and
+/// parameter updates: commands go to the block's instances, one or all, and every instance's answer comes
+/// back; new parameters are stored with the block first, so instances started later get them too.
+struct BlockManagement: Sendable {
+    let registry: any Registry
+    let executors: Executors
+    let logger: Logger
+
+    /// The services a command may address.
+    enum Service: String, CaseIterable {
+        /// The instances' `management(action, data)` (AIOS's `instances`; also the default).
+        case instances
+        /// The block's executor: `get_current_mapping`, `status`.
+        case executor
+    }
+
+    func execute(_ document: JSONValue) async throws -> JSONValue {
+        let envelope = try SpecEnvelope(document: document)
+        let values = envelope.values, path = envelope.valuesPath
+        var reader = FieldReader()
+        let blockId = reader.string(values, "blockId", at: path, required: true)
+        let serviceName = reader.string(values, "service", at: path)
+        let command = reader.string(values, "mgmtCommand", at: path, required: true)
+        let instanceId = reader.string(values, "instanceId", at: path)
+        let data = values["mgmtData"] ?? [:]
+        var service = Service.instances
+        if let serviceName, !serviceName.isEmpty {
+            if let known = Service(rawValue: serviceName) {
+                service = known
+            } else {
+                reader.fail(path / "service", "unknown service \"\(serviceName)\"; this platform serves \(Service.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        try reader.check()
+        guard let blockId, let command else { return .null }
+        let block = try await existingBlock(blockId, at: path / "blockId")
+
+        switch service {
+        case .executor:
+            return try executorCommand(command, block: block, at: path / "mgmtCommand")
+        case .instances:
+            if command == "set_parameters" || command == "update_parameters" {
+                guard let parameters = data.objectValue else {
+                    throw APIError.validation([FieldError(path: path / "mgmtData", message: "set_parameters needs an object of parameters, got \(data.typeName)")])
+                }
+                return try await setParameters(block, parameters, instanceId: instanceId, instancePath: path / "instanceId")
+            }
+            let connections = try self.connections(block, instanceId: instanceId, at: path / "instanceId")
+            let answers = await Management.manage(connections, action: command, data: data)
+            logger.info("management command sent", metadata: ["blockId": "\(blockId)", "command": "\(command)", "instances": "\(answers.count)"])
+            return reply(block, answers)
+        }
+    }
+
+    /// `POST /api/blocks/{id}/parameters` with the parameters object (bare or as `{"parameters": {...}}`).
+    func setParameters(blockId: String, _ document: JSONValue) async throws -> JSONValue {
+        guard var parameters = document.objectValue else {
+            throw APIError.validation([FieldError(path: .root, message: "expected an object of parameters, got \(document.typeName)")])
+        }
+        if parameters.count == 1, let inner = parameters["parameters"]?.objectValue { parameters = inner }
+        let block = try await existingBlock(blockId, at: FieldPath(dotted: "blockId"))
+        return try await setParameters(block, parameters, instanceId: nil, instancePath: .root)
+    }
+
+    private func setParameters(_ block: BlockRecord, _ parameters: [String: JSONValue], instanceId: String?, instancePath: FieldPath) async throws -> JSONValue {
+        let connections = try self.connections(block, instanceId: instanceId, at: instancePath)
+        // Stored before it is applied: an instance that starts meanwhile reads the new parameters.
+        let keys = parameters.keys.sorted().joined(separator: ", ")
+        _ = try await registry.transition(blockId: block.blockId) { current, _ in
+            var updated = current
+            updated.resolved.parameters.merge(parameters) { _, new in new }
+            return BlockTransition(block: updated, events: [BlockEvent(type: "ParametersUpdated", message: "parameters \(keys) updated")])
+        }
+        let answers = await Management.updateParameters(connections, parameters: parameters)
+        logger.info("parameters updated", metadata: ["blockId": "\(block.blockId)", "keys": "\(keys)", "instances": "\(answers.count)"])
+        var result = reply(block, answers).objectValue ?? [:]
+        result["parameters"] = .object(block.resolved.parameters.merging(parameters) { _, new in new })
+        return .object(result)
+    }
+
+    private func executorCommand(_ command: String, block: BlockRecord, at path: FieldPath) throws -> JSONValue {
+        guard let executor = executors.executor(for: block.blockId) else {
+            throw APIError(.conflict, "block \(block.blockId) has no running executor (phase \(block.phase.rawValue))")
+        }
+        switch command {
+        case "get_current_mapping", "status":
+            return ["success": true, "blockId": .string(block.blockId),
+                    "data": .object(executor.snapshot.mapValues(JSONValue.string))]
+        default:
+            throw APIError.validation([FieldError(path: path, message: "the executor knows get_current_mapping and status, not \"\(command)\"")])
+        }
+    }
+
+    private func existingBlock(_ blockId: String, at path: FieldPath) async throws -> BlockRecord {
+        guard let block = try await registry.block(id: blockId) else {
+            throw APIError(.notFound, "block \"\(blockId)\" does not exist", fields: [FieldError(path: path, message: "no such block")])
+        }
+        return block
+    }
+
+    /// The serving instances addressed: one by id, or all.
+    private func connections(_ block: BlockRecord, instanceId: String?, at path: FieldPath) throws -> [InstanceConnection] {
+        let serving = executors.executor(for: block.blockId)?.connections(instanceId: instanceId) ?? []
+        if let instanceId, serving.isEmpty {
+            let known = block.instances.contains { $0["instanceId"]?.stringValue == instanceId }
+            throw APIError(known ? .conflict : .notFound,
+                           known ? "instance \(instanceId) of block \(block.blockId) is not serving (not ready)" : "block \(block.blockId) has no instance \"\(instanceId)\"",
+                           fields: [FieldError(path: path, message: known ? "not serving" : "no such instance")])
+        }
+        return serving
+    }
+
+    /// Every instance's answer, and the instances that could not be asked because they are not serving.
+    private func reply(_ block: BlockRecord, _ answers: [Management.Answer]) -> JSONValue {
+        let asked = Set(answers.map(\.instanceId))
+        let notServing = block.instances.compactMap { $0["instanceId"]?.stringValue }.filter { !asked.contains($0) }
+        return [
+            "success": .bool(answers.allSatisfy { if case .success = $0.result { true } else { false } }),
+            "blockId": .string(block.blockId),
+            "data": .array(answers.map(\.json)),
+            "notServing": .array(notServing.map(JSONValue.string)),
+        ]
+    }
+}
