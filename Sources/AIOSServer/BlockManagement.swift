@@ -10,6 +10,7 @@ import Logging
 struct BlockManagement: Sendable {
     let registry: any Registry
     let executors: Executors
+    let instances: InstanceManager
     let logger: Logger
 
     /// The services a command may address.
@@ -77,6 +78,7 @@ struct BlockManagement: Sendable {
             updated.resolved.parameters.merge(parameters) { _, new in new }
             return BlockTransition(block: updated, events: [BlockEvent(type: "ParametersUpdated", message: "parameters \(keys) updated")])
         }
+        await instances.refreshBlockFiles(blockId: block.blockId)
         let answers = await Management.updateParameters(connections, parameters: parameters)
         logger.info("parameters updated", metadata: ["blockId": "\(block.blockId)", "keys": "\(keys)", "instances": "\(answers.count)"])
         var result = reply(block, answers).objectValue ?? [:]

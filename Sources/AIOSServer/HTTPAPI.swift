@@ -33,7 +33,7 @@ public struct HTTPAPI: Sendable {
 
         router.get("healthz") { _, _ -> Response in Response.json(["status": "ok"]) }
 
-        let management = BlockManagement(registry: controlPlane.registry, executors: gateway.executors, logger: controlPlane.logger)
+        let management = BlockManagement(registry: controlPlane.registry, executors: gateway.executors, instances: controlPlane.instances, logger: controlPlane.logger)
         router.post("api/executeMgmtCommand") { request, _ -> Response in
             Response.json(try await management.execute(try await Self.document(from: request)))
         }

@@ -289,22 +289,11 @@ actor InstanceManager {
     private func prepare(block: BlockRecord, component: ComponentSpec, runtime: ProcessRuntimeSpec,
                          placement: BlockPlacement.Instance, logPath: String) throws -> InstanceLaunch {
         let fileManager = FileManager.default
-        let blockDirectory = configuration.dataDirectory.appendingPathComponent("instances/\(block.blockId)")
-        try fileManager.createDirectory(at: blockDirectory, withIntermediateDirectories: true)
         try fileManager.createDirectory(at: URL(fileURLWithPath: logPath).deletingLastPathComponent(), withIntermediateDirectories: true)
         if !fileManager.fileExists(atPath: logPath) { fileManager.createFile(atPath: logPath, contents: nil) }
 
         let clusterId = block.placement.clusterId ?? ""
-        let blockFile: JSONValue = [
-            "blockId": .string(block.blockId), "instanceId": .string(placement.instanceId),
-            "componentURI": .string(block.componentURI.description),
-            "blockInitData": .object(block.resolved.blockInitData), "initSettings": .object(block.resolved.initSettings),
-            "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
-            "allocation": ["clusterId": .string(clusterId), "nodeId": .string(placement.nodeId), "gpus": .array(placement.gpus.map(JSONValue.string))],
-            "simulated": .bool(clusterId != ControlPlane.localClusterId),
-        ]
-        let blockFilePath = blockDirectory.appendingPathComponent("\(placement.instanceId).json")
-        try blockFile.jsonData(pretty: true).write(to: blockFilePath, options: .atomic)
+        let blockFilePath = try writeBlockFile(block, placement: placement)
 
         var environment = ProcessInfo.processInfo.environment.filter { Self.inheritedVariables.contains($0.key) }
         if let venv = configuration.pythonVirtualEnv {
@@ -325,6 +314,36 @@ actor InstanceManager {
         ]) { _, aios in aios }
         return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: runtime.command,
                               cwd: runtime.cwd, environment: environment, logPath: logPath)
+    }
+
+    /// Writes the instance's `AIOS_BLOCK_FILE`: its block data, settings, parameters, policies and allocation.
+    @discardableResult
+    private func writeBlockFile(_ block: BlockRecord, placement: BlockPlacement.Instance) throws -> URL {
+        let blockDirectory = configuration.dataDirectory.appendingPathComponent("instances/\(block.blockId)")
+        try FileManager.default.createDirectory(at: blockDirectory, withIntermediateDirectories: true)
+        let clusterId = block.placement.clusterId ?? ""
+        let blockFile: JSONValue = [
+            "blockId": .string(block.blockId), "instanceId": .string(placement.instanceId),
+            "componentURI": .string(block.componentURI.description),
+            "blockInitData": .object(block.resolved.blockInitData), "initSettings": .object(block.resolved.initSettings),
+            "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
+            "allocation": ["clusterId": .string(clusterId), "nodeId": .string(placement.nodeId), "gpus": .array(placement.gpus.map(JSONValue.string))],
+            "simulated": .bool(clusterId != ControlPlane.localClusterId),
+        ]
+        let path = blockDirectory.appendingPathComponent("\(placement.instanceId).json")
+        try blockFile.jsonData(pretty: true).write(to: path, options: .atomic)
+        return path
+    }
+
+    /// After the block's stored parameters changed: rewrites its instances' block files, so an instance
+    /// that restarts starts with the new parameters.
+    func refreshBlockFiles(blockId: String) async {
+        do {
+            guard let block = try await registry.block(id: blockId) else { return }
+            for placement in block.placement.instances { try writeBlockFile(block, placement: placement) }
+        } catch {
+            logger.error("cannot rewrite the block's instance files", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+        }
     }
 
     /// What instances inherit from `aios up`'s environment.

@@ -163,11 +163,11 @@ public final class SQLiteRegistry: Registry {
     private static func update(_ block: BlockRecord, _ db: Database) throws {
         try db.execute(
             sql: """
-                UPDATE blocks SET desired_instances = ?, phase = ?, reason = ?, placement = ?, placement_report = ?,
-                                  instances = ?, updated_at = ?
+                UPDATE blocks SET resolved = ?, min_instances = ?, max_instances = ?, desired_instances = ?, phase = ?,
+                                  reason = ?, placement = ?, placement_report = ?, instances = ?, updated_at = ?
                 WHERE id = ?
                 """,
-            arguments: [block.desiredInstances, block.phase.rawValue, block.reason, try encode(block.placement),
+            arguments: [try encode(block.resolved), block.minInstances, block.maxInstances, block.desiredInstances, block.phase.rawValue, block.reason, try encode(block.placement),
                         block.placementReport.jsonString(), JSONValue.array(block.instances).jsonString(),
                         Date().timeIntervalSince1970, block.blockId])
         guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: block.blockId) }

@@ -4,39 +4,10 @@ import XCTest
 
 /// The shipped examples' curl scripts and the `aios` CLI, against a real `aios up`.
 final class ExamplesAndCLITests: XCTestCase {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Run = Command.Run
 
-    /// Runs a command to completion (killed after `timeout` seconds).
     func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.currentDirectoryURL = PlatformProcess.repositoryRoot
-        let directory = temporaryDirectory("run")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outPath = directory.appendingPathComponent("out"), errPath = directory.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outPath.path, contents: nil)
-        FileManager.default.createFile(atPath: errPath.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: outPath)
-        process.standardError = try FileHandle(forWritingTo: errPath)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw PlatformError("\(arguments.joined(separator: " ")) ran past \(timeout) s")
-        }
-        return Run(status: process.terminationStatus,
-                   stdout: (try? String(contentsOf: outPath, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOf: errPath, encoding: .utf8)) ?? "")
+        try Command.run(arguments, environment: environment, timeout: timeout)
     }
 
     func aios(_ arguments: [String], server: String) throws -> Run {
