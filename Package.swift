@@ -152,7 +152,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "aios-bench",
-            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics", "AIOSClient", "AIOSRuntime", "AIOSWire"],
+            dependencies: [
+                "AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics", "AIOSClient", "AIOSRuntime", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
             path: "Sources/aios-bench",
             swiftSettings: swiftSettings
         ),

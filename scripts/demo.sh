@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: runs `aios up` on a temporary data directory and walks through the platform end to end:
 # a simulated GPU cluster fed with node metrics, the Swift echo and Python wordcount blocks started as real
-# instance processes and called over the instance protocol, GPU placement of the seed's Mistral block
+# instance processes and called through the inference gateway (gRPC as the AIOS tutorial's client does, REST,
+# OpenAI-compatible with streaming) and with management commands, GPU placement of the seed's Mistral block
 # (dry run), a refused bad spec, removal, and a clean stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,7 @@ for _ in $(seq 1 300); do
 done
 grep -q '^aios ready: ' "$DATA/stdout" || { echo "aios up did not become ready in 30 s:"; cat "$DATA/aios.log"; exit 1; }
 URL=$(sed -n 's/^aios ready: //p' "$DATA/stdout")
+GRPC=$(sed -n 's#^aios gateway: grpc://##p' "$DATA/stdout")
 cat "$DATA/stdout"
 export AIOS_SERVER="$URL"
 export SERVER_URL="${URL#http://}"
@@ -72,10 +74,18 @@ step "aios apply -f examples/swift-echo/component.json + block.json   (Swift SDK
 wait_ready swift-echo-1
 "$AIOS" describe block swift-echo-1
 
-step "Infer on the echo instance over the instance protocol"
-ECHO=$(address swift-echo-1)
-"$PY" scripts/instance_call.py "$ECHO" infer '{"text": "hello from the demo"}'
-"$PY" scripts/instance_call.py "$ECHO" infer '{"text": "x", "fail": true}' || true
+step "infer through the gateway: gRPC BlockInferenceService/infer with the AIOS tutorial's client"
+"$PY" Tests/clients/tutorial_client.py "$GRPC" swift-echo-1 --data '{"text": "hello from the demo"}' --session demo
+"$PY" Tests/clients/tutorial_client.py "$GRPC" swift-echo-1 --data '{"text": "x", "fail": true}'
+"$PY" Tests/clients/tutorial_client.py "$GRPC" no-such-block --data '{}'
+
+step "REST: aios infer (POST /v1/infer), and the OpenAI-compatible API streaming (POST /v1/chat/completions)"
+"$AIOS" infer swift-echo-1 --data '{"text": "over rest"}' --session demo
+curl -sS -N --max-time 10 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model": "swift-echo-1", "stream": true, "messages": [{"role": "user", "content": "tokens stream as events"}]}'
+
+step "management: aios mgmt swift-echo-1 env   (every instance answers)"
+"$AIOS" mgmt swift-echo-1 env
 
 step "aios apply -f examples/python-wordcount/   (AIOS-style Python block on the aios_instance SDK)"
 "$AIOS" apply -f examples/python-wordcount/component.json

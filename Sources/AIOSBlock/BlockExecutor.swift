@@ -220,23 +220,30 @@ public final class BlockExecutor: Sendable {
             case .fail(let error): throw error
             case .repick: break
             }
-            // Must wait: check again and queue in one step, so a slot freed meanwhile is not missed.
-            let grant: Grant = await withCheckedContinuation { continuation in
-                let immediate: Grant? = state.withLock { state in
-                    let id = state.nextWaiterId
-                    state.nextWaiterId += 1
-                    let timer = Task { [weak self] in
-                        try? await Task.sleep(until: deadline, clock: .continuous)
-                        guard !Task.isCancelled else { return }
-                        self?.expire(waiter: id)
+            // Must wait: check again and queue in one step, so a slot freed meanwhile is not missed. A client
+            // that goes away (its task cancelled) leaves the queue at once; the deadline bounds the rest.
+            let id = state.withLock { state in
+                defer { state.nextWaiterId += 1 }
+                return state.nextWaiterId
+            }
+            let grant: Grant = await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let immediate: Grant? = state.withLock { state in
+                        let timer = Task { [weak self] in
+                            try? await Task.sleep(until: deadline, clock: .continuous)
+                            guard !Task.isCancelled else { return }
+                            self?.expire(waiter: id, InferenceError(.deadlineExceeded, "block \(self?.blockId ?? ""): the deadline passed while the request waited for a free instance"))
+                        }
+                        let queued = Self.tryAcquire(&state, blockId: blockId, session: session, excluding: excluding,
+                                                     queueAs: (id, continuation, timer))
+                        if case .repick = queued { return nil }
+                        timer.cancel()
+                        return queued
                     }
-                    let queued = Self.tryAcquire(&state, blockId: blockId, session: session, excluding: excluding,
-                                                 queueAs: (id, continuation, timer))
-                    if case .repick = queued { return nil }
-                    timer.cancel()
-                    return queued
+                    if let immediate { continuation.resume(returning: immediate) }
                 }
-                if let immediate { continuation.resume(returning: immediate) }
+            } onCancel: {
+                expire(waiter: id, InferenceError(.cancelled, "the client went away while the request waited for an instance"))
             }
             switch grant {
             case .go(let connection): return connection
@@ -280,12 +287,14 @@ public final class BlockExecutor: Sendable {
         return .repick
     }
 
-    private func expire(waiter id: Int) {
+    /// Takes a waiter out of the queue with `error` (its deadline passed, or its client went away).
+    private func expire(waiter id: Int, _ error: InferenceError) {
         let waiter = state.withLock { state -> Waiter? in
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state.waiters.remove(at: index)
         }
-        waiter?.continuation.resume(returning: .fail(InferenceError(.deadlineExceeded, "block \(blockId): the deadline passed while the request waited for a free instance")))
+        waiter?.timer.cancel()
+        waiter?.continuation.resume(returning: .fail(error))
     }
 
     /// Frees a slot; the first request queued for that instance takes it over directly.

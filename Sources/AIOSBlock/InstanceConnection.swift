@@ -32,10 +32,15 @@ public final class InstanceConnection: Sendable {
         grpcClient.beginGracefulShutdown()
     }
 
+    /// The largest request or reply passed through (files ride in packets).
+    public static let maxMessageBytes = 64 * 1024 * 1024
+
     static func options(timeout: Duration) -> CallOptions {
         var options = CallOptions.defaults
         options.timeout = timeout
         options.waitForReady = false
+        options.maxRequestMessageBytes = maxMessageBytes
+        options.maxResponseMessageBytes = maxMessageBytes
         return options
     }
 }

@@ -26,8 +26,10 @@ public enum InstanceMain {
         }
         let host = String(context.listen[..<colon])
         let service = InstanceService(block: block, parameters: ParameterStore(context.parameters))
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = 64 * 1024 * 1024  // files ride in packets
         let server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext),
+            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config),
             services: [service])
 
         let signals = ShutdownSignals {

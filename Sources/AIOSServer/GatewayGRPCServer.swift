@@ -1,3 +1,4 @@
+import AIOSBlock
 import AIOSGateway
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -11,8 +12,10 @@ final class GatewayGRPCServer: Service, Sendable {
     private let logger: Logger
 
     init(gateway: InferenceGateway, host: String, port: Int, logger: Logger) {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = InstanceConnection.maxMessageBytes
         self.server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext),
+            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config),
             services: [BlockInferenceGRPCService(gateway: gateway)])
         self.logger = logger
     }

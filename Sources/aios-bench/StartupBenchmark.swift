@@ -119,10 +119,13 @@ enum StartupBenchmark {
     final class Platform {
         let process: Process
         let url: String
+        /// The gRPC gateway's `host:port`.
+        let grpcAddress: String
 
-        init(process: Process, url: String) {
+        init(process: Process, url: String, grpcAddress: String) {
             self.process = process
             self.url = url
+            self.grpcAddress = grpcAddress
         }
 
         static func start(binary: String, data: URL, venv: String) throws -> Platform {
@@ -136,7 +139,7 @@ enum StartupBenchmark {
             try process.run()
             var text = ""
             let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline, !text.contains("\n") {
+            while Date() < deadline, !text.split(separator: "\n").contains(where: { $0.hasPrefix("aios ready: ") }) {
                 let chunk = output.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
@@ -145,7 +148,9 @@ enum StartupBenchmark {
                 process.terminate()
                 throw Failure(description: "aios up did not start: \(text)")
             }
-            return Platform(process: process, url: String(line.dropFirst("aios ready: ".count)))
+            let gateway = text.split(separator: "\n").first { $0.hasPrefix("aios gateway: grpc://") }
+            return Platform(process: process, url: String(line.dropFirst("aios ready: ".count)),
+                            grpcAddress: gateway.map { String($0.dropFirst("aios gateway: grpc://".count)) } ?? "")
         }
 
         func stop() {
