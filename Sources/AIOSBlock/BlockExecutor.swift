@@ -21,6 +21,9 @@ public final class BlockExecutor: Sendable {
         let connection: InstanceConnection
         var inFlight = 0
         var suspectUntil: ContinuousClock.Instant?
+        /// Being scaled down: no new requests; the ones in flight finish.
+        var draining = false
+        var stats = RequestStats()
     }
 
     enum Grant: Sendable {
@@ -46,6 +49,9 @@ public final class BlockExecutor: Sendable {
         var closed: InferenceError?
         var served = 0
         var retried = 0
+        var stats = RequestStats()
+        /// Stats of instances that left, kept so a returning instance id continues its series.
+        var pastStats: [String: RequestStats] = [:]
     }
 
     public init(blockId: String, settings: ExecutorSettings) {
@@ -74,7 +80,8 @@ public final class BlockExecutor: Sendable {
         let (replaced, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
             let old = state.slots[instanceId]
             if old == nil { state.order.append(instanceId) }
-            state.slots[instanceId] = Slot(connection: connection, inFlight: old?.inFlight ?? 0)
+            state.slots[instanceId] = Slot(connection: connection, inFlight: old?.inFlight ?? 0,
+                                           stats: old?.stats ?? state.pastStats.removeValue(forKey: instanceId) ?? RequestStats())
             if old?.connection.address != address { state.balancer.instanceLeft(instanceId) }
             // Queued requests may now fit on the new instance.
             let woken = state.waiters
@@ -89,6 +96,7 @@ public final class BlockExecutor: Sendable {
     public func instanceGone(_ instanceId: String) {
         let (connection, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
             guard let slot = state.slots.removeValue(forKey: instanceId) else { return (nil, []) }
+            state.pastStats[instanceId] = slot.stats
             state.order.removeAll { $0 == instanceId }
             state.balancer.instanceLeft(instanceId)
             let woken = state.waiters.filter { $0.target == instanceId }
@@ -180,12 +188,13 @@ public final class BlockExecutor: Sendable {
                 throw InferenceError(.deadlineExceeded, "block \(blockId): the deadline passed while the request waited for an instance")
             }
             let started = StartedFlag()
+            let began = ContinuousClock.now
             do {
                 let value = try await call(connection, remaining, started)
-                release(instanceId, served: true)
+                release(instanceId, took: began.duration(to: ContinuousClock.now), failed: false)
                 return value
             } catch let error as RPCError {
-                release(instanceId)
+                release(instanceId, took: began.duration(to: ContinuousClock.now), failed: true)
                 if error.code == .unavailable, attempt == 0, !started.isSet {
                     markSuspect(instanceId)
                     tried.insert(instanceId)
@@ -264,7 +273,7 @@ public final class BlockExecutor: Sendable {
         var suspects: [Candidate] = []
         candidates.reserveCapacity(state.order.count)
         for id in state.order where !excluding.contains(id) {
-            guard let slot = state.slots[id] else { continue }
+            guard let slot = state.slots[id], !slot.draining else { continue }
             let candidate = Candidate(instanceId: id, inFlight: slot.inFlight, hasCapacity: slot.inFlight < limit)
             if let until = slot.suspectUntil, until > now { suspects.append(candidate) } else { candidates.append(candidate) }
         }
@@ -297,10 +306,17 @@ public final class BlockExecutor: Sendable {
         waiter?.continuation.resume(returning: .fail(error))
     }
 
-    /// Frees a slot; the first request queued for that instance takes it over directly.
-    private func release(_ instanceId: String, served: Bool = false) {
+    /// Frees a slot; the first request queued for that instance takes it over directly. A finished call
+    /// (`took`) counts in the instance's and the block's request stats.
+    private func release(_ instanceId: String, took: Duration? = nil, failed: Bool = false) {
+        let now = Date().timeIntervalSince1970
         let handOff = state.withLock { state -> (Waiter, InstanceConnection)? in
-            if served { state.served += 1 }
+            if let took {
+                let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                if !failed { state.served += 1 }
+                state.stats.record(seconds: seconds, failed: failed, now: now)
+                state.slots[instanceId]?.stats.record(seconds: seconds, failed: failed, now: now)
+            }
             guard let slot = state.slots[instanceId] else { return nil }
             if let index = state.waiters.firstIndex(where: { $0.target == instanceId }) {
                 return (state.waiters.remove(at: index), slot.connection)
@@ -317,6 +333,61 @@ public final class BlockExecutor: Sendable {
     private func markSuspect(_ instanceId: String) {
         state.withLock { state in
             state.slots[instanceId]?.suspectUntil = .now + Self.suspectFor
+        }
+    }
+
+    // MARK: Scaling
+
+    /// Stops routing new requests to `instanceId` (queued ones pick again) and waits, up to `timeout`, for
+    /// the ones in flight on it to finish. Returns how many were still in flight when it gave up.
+    public func drain(_ instanceId: String, timeout: Duration) async -> Int {
+        let woken = state.withLock { state -> [Waiter] in
+            state.slots[instanceId]?.draining = true
+            let woken = state.waiters.filter { $0.target == instanceId }
+            state.waiters.removeAll { $0.target == instanceId }
+            return woken
+        }
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let inFlight = state.withLock { $0.slots[instanceId]?.inFlight ?? 0 }
+            if inFlight == 0 { return 0 }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return state.withLock { $0.slots[instanceId]?.inFlight ?? 0 }
+    }
+
+    /// Load of one instance, or of the whole block, for metrics and scaling decisions.
+    public struct Load: Sendable {
+        public var inFlight: Int
+        public var queued: Int
+        public var oneMinute: RequestStats.Summary
+        public var fiveMinutes: RequestStats.Summary
+        public var fifteenMinutes: RequestStats.Summary
+        public var total: Int
+        public var totalErrors: Int
+    }
+
+    public struct Metrics: Sendable {
+        public var block: Load
+        public var instances: [String: Load]
+        public var retried: Int
+    }
+
+    public func metrics() -> Metrics {
+        let now = Date().timeIntervalSince1970
+        return state.withLock { state in
+            func load(_ stats: RequestStats, inFlight: Int, queued: Int) -> Load {
+                Load(inFlight: inFlight, queued: queued,
+                     oneMinute: stats.summary(window: 60, now: now), fiveMinutes: stats.summary(window: 300, now: now),
+                     fifteenMinutes: stats.summary(window: 900, now: now), total: stats.total, totalErrors: stats.totalErrors)
+            }
+            var instances: [String: Load] = [:]
+            for (id, slot) in state.slots {
+                instances[id] = load(slot.stats, inFlight: slot.inFlight, queued: state.waiters.filter { $0.target == id }.count)
+            }
+            let inFlight = state.slots.values.reduce(0) { $0 + $1.inFlight }
+            return Metrics(block: load(state.stats, inFlight: inFlight, queued: state.waiters.count), instances: instances, retried: state.retried)
         }
     }
 

@@ -109,11 +109,15 @@ public struct BlockRecord: Sendable, Equatable {
 public struct BlockTransition: Sendable {
     public var block: BlockRecord
     public var events: [BlockEvent]
+    /// Reservations to add.
     public var reservations: [Reservation]
+    /// Instances whose reservations are released (scale-down).
+    public var releasedInstances: [String]
 
-    public init(block: BlockRecord, events: [BlockEvent], reservations: [Reservation] = []) {
+    public init(block: BlockRecord, events: [BlockEvent], reservations: [Reservation] = [], releasedInstances: [String] = []) {
         self.block = block
         self.events = events
         self.reservations = reservations
+        self.releasedInstances = releasedInstances
     }
 }

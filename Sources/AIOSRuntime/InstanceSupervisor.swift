@@ -73,6 +73,22 @@ public actor InstanceSupervisor {
         loop = Task { await self.run() }
     }
 
+    /// The running process's id (its process group id too), if one is running.
+    public var pid: Int32? { current?.pid }
+
+    /// Replaces the running process (it stopped answering): SIGTERM, SIGKILL after the grace period; the
+    /// supervision loop starts a new one as after any exit.
+    public func restartProcess(reason: String) {
+        guard !stopping, let process = current else { return }
+        LogTail.append(launch.logPath, "aios: replacing the instance: \(reason)")
+        process.signalGroup(SIGTERM)
+        let grace = policy.terminationGrace
+        Task {
+            try? await Task.sleep(for: .seconds(grace))
+            if ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) { process.signalGroup(SIGKILL) }
+        }
+    }
+
     /// Stops the instance and waits until its process group is gone.
     public func stop() async {
         stopping = true

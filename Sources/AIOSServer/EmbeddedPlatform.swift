@@ -59,6 +59,9 @@ public struct EmbeddedPlatform: Sendable {
             configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
             logger: logger)
         let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, logger: logger)
+        let sampler = ProcessSampler()
+        let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
+                                 sampler: sampler, metrics: metrics, logger: logger)
         try await controlPlane.registerLocalCluster(HostInventory.collect())
         let localMetrics = LocalMetricsService(
             metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
@@ -76,7 +79,7 @@ public struct EmbeddedPlatform: Sendable {
         let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
         let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway).router(),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler).router(),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -90,7 +93,7 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")

@@ -5,7 +5,7 @@ import Hummingbird
 import Logging
 
 /// The management plane's HTTP API: the AIOS parser actions (`POST /api/<action>`) and resource reads.
-public struct HTTPAPI: Sendable {
+struct HTTPAPI: Sendable {
     public static let maxBodyBytes = 8 * 1024 * 1024
 
     /// The parser actions this server serves, by their AIOS names.
@@ -20,10 +20,12 @@ public struct HTTPAPI: Sendable {
 
     let controlPlane: ControlPlane
     let gateway: InferenceGateway
+    let sampler: ProcessSampler
 
-    public init(controlPlane: ControlPlane, gateway: InferenceGateway) {
+    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler) {
         self.controlPlane = controlPlane
         self.gateway = gateway
+        self.sampler = sampler
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -42,6 +44,20 @@ public struct HTTPAPI: Sendable {
             return Response.json(try await management.setParameters(blockId: id, try await Self.document(from: request)))
         }
         GatewayRoutes(gateway: gateway).add(to: router)
+
+        let blockMetrics = BlockMetricsReader(registry: controlPlane.registry, executors: gateway.executors, instances: controlPlane.instances,
+                                              sampler: sampler, metrics: controlPlane.metrics)
+        router.get("api/blocks/:id/metrics") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let block = try await controlPlane.registry.block(id: id) else {
+                throw APIError(.notFound, "block \"\(id)\" does not exist")
+            }
+            return Response.json(blockMetrics.document(await blockMetrics.sample(block)))
+        }
+        router.get("metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await blockMetrics.prometheus())))
+        }
 
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")

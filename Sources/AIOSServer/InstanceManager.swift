@@ -125,6 +125,36 @@ actor InstanceManager {
         }
     }
 
+    /// The process id of each running instance of the block.
+    func processIds(blockId: String) async -> [String: Int32] {
+        var pids: [String: Int32] = [:]
+        for (instanceId, supervisor) in supervisors[blockId] ?? [:] {
+            if let pid = await supervisor.pid { pids[instanceId] = pid }
+        }
+        return pids
+    }
+
+    /// Takes an instance out of rotation and replaces its process (the stability checker's remedy).
+    func replace(blockId: String, instanceId: String, reason: String) async {
+        guard let supervisor = supervisors[blockId]?[instanceId] else { return }
+        executors.instanceGone(blockId: blockId, instanceId: instanceId)
+        await record(blockId, event: BlockEvent(type: "InstanceReplaced", message: "\(instanceId): \(reason); restarting it")) { _, instances in
+            instances.update(instanceId) {
+                $0.healthy = false
+                $0.phase = .restarting
+                $0.message = reason
+            }
+        }
+        await supervisor.restartProcess(reason: reason)
+    }
+
+    /// Stops one instance (scale-down) and waits until its process is gone. The caller drops it from the
+    /// block's placement.
+    func stopInstance(blockId: String, instanceId: String) async {
+        guard let supervisor = supervisors[blockId]?.removeValue(forKey: instanceId) else { return }
+        await supervisor.stop()
+    }
+
     /// Forgets a removed block (after its record is gone).
     func forget(blockId: String) {
         removing.remove(blockId)

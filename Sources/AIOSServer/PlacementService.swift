@@ -138,6 +138,34 @@ struct PlacementService: Sendable {
     }
 }
 
+extension PlacementService {
+    /// Scale-up: places `count` more instances of a running block on its cluster, through its
+    /// `resourceAllocator`, and stores them with their reservations in one transaction. Returns the block
+    /// with the new instances, or `nil` with the reason when they do not fit (nothing is stored then, and
+    /// no instance is left pending).
+    func addInstances(to block: BlockRecord, count: Int, reason: String) async throws -> (BlockRecord?, String) {
+        guard let clusterId = block.placement.clusterId else { return (nil, "the block has no cluster") }
+        let plan = try await plan(blockId: block.blockId, instances: count, values: block.spec, valuesPath: .root, resolved: block.resolved)
+        var snapshot = try await snapshot()
+        snapshot.clusters = snapshot.clusters.filter { $0.id == clusterId }
+        let frozen = snapshot
+        let transition = try await registry.transition(blockId: block.blockId) { current, reservations in
+            var updated = current
+            switch Placer.place(plan.request, in: frozen, reservations: reservations, newInstanceId: InstanceID.generate) {
+            case .placed(_, let placed, _):
+                updated.placement.instances += placed.map { BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus) }
+                updated.desiredInstances = updated.placement.instances.count
+                let where_ = placed.map { "\($0.instanceId) on node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: ", ")
+                return BlockTransition(block: updated, events: [BlockEvent(type: "ScaledUp", message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (\(where_)): \(reason)")], reservations: placed)
+            case .unplaced(let report):
+                return BlockTransition(block: current, events: [BlockEvent(type: "ScaleUpBlocked", message: "wanted \(count) more instance(s) (\(reason)) but none fits on cluster \(clusterId): \(report.lines.joined(separator: " "))")])
+            }
+        }
+        let grew = transition.block.placement.instances.count > block.placement.instances.count
+        return (grew ? transition.block : nil, transition.events.first?.message ?? "")
+    }
+}
+
 /// Instance ids: `inst-` and six random lowercase letters and digits (DNS-label safe).
 enum InstanceID {
     static func generate() -> String {

@@ -181,6 +181,9 @@ public final class SQLiteRegistry: Registry {
             let transition = try decide(current, try Self.reservations(db))
             try Self.update(transition.block, db)
             for event in transition.events { try Self.insert(event, blockId: blockId, db) }
+            for instanceId in transition.releasedInstances {
+                try db.execute(sql: "DELETE FROM reservations WHERE block_id = ? AND instance_id = ?", arguments: [blockId, instanceId])
+            }
             for reservation in transition.reservations {
                 try db.execute(
                     sql: """

@@ -1,15 +1,26 @@
 import AIOSInstanceSDK
 import AIOSModel
 import Foundation
+import Synchronization
 
 /// The Swift example block: uppercases text. `{"text": "hi"}` → `{"text": "HI", ...}`; an OpenAI-style body
 /// uppercases its last message (`messages`) or its `prompt`; streams one word per chunk on `InferStream`
 /// when the input says `"stream": true`; `{"fail": true}` raises (to show error replies); `{"sleep_ms": N}`
-/// answers after N ms (to show deadlines and queueing); attached files are described in the output;
-/// management commands `env` (the instance's AIOS and GPU environment) and `crash` (exits, to show
-/// supervision).
+/// answers after N ms (to show deadlines and queueing); `{"burn_ms": N}` keeps a CPU busy for N ms (to show
+/// autoscaling); attached files are described in the output;
+/// management commands `env` (the instance's AIOS and GPU environment), `crash` (exits, to show
+/// supervision) and `set_health` (`{"status": "unhealthy"}` makes `health()` say so, to show the
+/// stability checker).
 struct EchoBlock: InstanceBlock {
     let context: InstanceContext
+    let healthStatus = HealthFlag()
+
+    /// What `health()` answers; `set_health` changes it.
+    final class HealthFlag: Sendable {
+        private let status = Mutex("healthy")
+        var value: String { status.withLock { $0 } }
+        func set(_ value: String) { status.withLock { $0 = value } }
+    }
 
     init(context: InstanceContext) async throws {
         self.context = context
@@ -33,6 +44,11 @@ struct EchoBlock: InstanceBlock {
         if let milliseconds = entry.json?["sleep_ms"]?.intValue, milliseconds > 0 {
             try await Task.sleep(for: .milliseconds(milliseconds))
         }
+        if let milliseconds = entry.json?["burn_ms"]?.intValue, milliseconds > 0 {
+            let end = ContinuousClock.now + .milliseconds(milliseconds)
+            var spin = 0
+            while ContinuousClock.now < end { spin &+= 1 }
+        }
         let text = try text(of: entry)
         return ["text": .string(text.uppercased()), "length": .number(Double(text.count)),
                 "instanceId": .string(context.instanceId), "sessionId": .string(entry.sessionId),
@@ -50,17 +66,25 @@ struct EchoBlock: InstanceBlock {
         }
     }
 
+    func health() async -> HealthStatus {
+        HealthStatus(status: healthStatus.value)
+    }
+
     func manage(action: String, data: JSONValue) async throws -> JSONValue {
         switch action {
         case "env":
             let environment = ProcessInfo.processInfo.environment
             return .object(Dictionary(uniqueKeysWithValues: ["AIOS_BLOCK_ID", "AIOS_INSTANCE_ID", "AIOS_LISTEN", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]
                 .map { ($0, environment[$0].map(JSONValue.string) ?? .null) }))
+        case "set_health":
+            let status = data["status"]?.stringValue ?? "healthy"
+            healthStatus.set(status)
+            return ["status": .string(status)]
         case "crash":
             FileHandle.standardError.write(Data("echo: crashing on request\n".utf8))
             exit(3)
         default:
-            throw InstanceError(.invalidArgument, "unknown action \"\(action)\"; this block knows env and crash")
+            throw InstanceError(.invalidArgument, "unknown action \"\(action)\"; this block knows env, set_health and crash")
         }
     }
 }

@@ -1,0 +1,36 @@
+import Foundation
+
+/// CPU time and resident memory of a process group (an instance and every process it started), from procfs.
+public struct ProcessTreeStats: Sendable, Equatable {
+    /// User + system CPU seconds of every live process in the group.
+    public var cpuSeconds: Double
+    public var rssBytes: Double
+    public var processes: Int
+
+    static let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    static let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// The group led by `groupId` (instances are started in their own session, so their group id is their pid).
+    public static func sample(groupId: Int32) -> ProcessTreeStats? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        var total = ProcessTreeStats(cpuSeconds: 0, rssBytes: 0, processes: 0)
+        for entry in entries where entry.first?.isNumber == true {
+            guard let text = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let fields = parse(stat: text), fields.group == groupId else { continue }
+            total.cpuSeconds += fields.cpuTicks / clockTicks
+            total.rssBytes += fields.rssPages * pageSize
+            total.processes += 1
+        }
+        return total.processes == 0 ? nil : total
+    }
+
+    /// `/proc/PID/stat`: the fields after the parenthesised command name (which may contain spaces).
+    static func parse(stat text: String) -> (group: Int32, cpuTicks: Double, rssPages: Double)? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After ")": state(0) ppid(1) pgrp(2) ... utime(11) stime(12) ... rss(21)
+        guard fields.count > 21, let group = Int32(fields[2]), let user = Double(fields[11]), let system = Double(fields[12]),
+              let rss = Double(fields[21]) else { return nil }
+        return (group, user + system, rss)
+    }
+}

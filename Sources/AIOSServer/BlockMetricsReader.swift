@@ -1,0 +1,206 @@
+import AIOSBlock
+import AIOSMetrics
+import AIOSModel
+import AIOSStore
+import Foundation
+
+/// Per-instance and per-block metrics: process CPU and memory (procfs), GPUs of the allocation (live node
+/// metrics), requests in flight and queued, request rate and latency over 1/5/15 minutes. Served as JSON
+/// (`GET /api/blocks/{id}/metrics`) and as Prometheus text (`GET /metrics`).
+struct BlockMetricsReader: Sendable {
+    let registry: any Registry
+    let executors: Executors
+    let instances: InstanceManager
+    let sampler: ProcessSampler
+    let metrics: LiveMetrics
+
+    struct InstanceSample: Sendable {
+        var instanceId: String
+        var nodeId: String
+        var gpus: [String]
+        var healthy: Bool
+        var usage: ProcessSampler.Usage?
+        var gpuMetrics: [GPUMetrics]
+        var load: BlockExecutor.Load?
+    }
+
+    struct BlockSample: Sendable {
+        var block: BlockRecord
+        var instances: [InstanceSample]
+        var load: BlockExecutor.Load?
+        var retried: Int
+    }
+
+    func sample(_ block: BlockRecord) async -> BlockSample {
+        let pids = await instances.processIds(blockId: block.blockId)
+        let executorMetrics = executors.executor(for: block.blockId)?.metrics()
+        let live = await metrics.snapshot()
+        let records = block.instances.compactMap(InstanceRecord.init(json:))
+        var samples: [InstanceSample] = []
+        for placed in block.placement.instances {
+            var usage: ProcessSampler.Usage?
+            if let pid = pids[placed.instanceId] { usage = await sampler.usage(pid: pid) }
+            let node = block.placement.clusterId.flatMap { live[$0]?[placed.nodeId] }
+            samples.append(InstanceSample(
+                instanceId: placed.instanceId, nodeId: placed.nodeId, gpus: placed.gpus,
+                healthy: records.first { $0.instanceId == placed.instanceId }?.healthy ?? false, usage: usage,
+                gpuMetrics: node?.metrics.gpus.filter { placed.gpus.contains($0.gpuId) } ?? [],
+                load: executorMetrics?.instances[placed.instanceId]))
+        }
+        return BlockSample(block: block, instances: samples, load: executorMetrics?.block, retried: executorMetrics?.retried ?? 0)
+    }
+
+    // MARK: JSON
+
+    func document(_ sample: BlockSample) -> JSONValue {
+        let instances = sample.instances.map { instance -> JSONValue in
+            var object = requests(instance.load)
+            object["instanceId"] = .string(instance.instanceId)
+            object["nodeId"] = .string(instance.nodeId)
+            object["healthy"] = .bool(instance.healthy)
+            object["cpuPercent"] = instance.usage?.cpuPercent.map { .number(($0 * 10).rounded() / 10) } ?? .null
+            object["rssBytes"] = instance.usage.map { .number($0.rssBytes) } ?? .null
+            object["processes"] = instance.usage.map { .number(Double($0.processes)) } ?? .null
+            object["gpus"] = .array(instance.gpuMetrics.map { ["gpu_id": .string($0.gpuId), "cudaUtilization": .number($0.cudaUtilization),
+                                                               "usedMem": .number($0.usedMem), "totalMem": .number($0.totalMem)] })
+            return .object(object)
+        }
+        var block = requests(sample.load)
+        block["cpuPercent"] = .number(sample.instances.compactMap(\.usage?.cpuPercent).reduce(0, +))
+        block["rssBytes"] = .number(sample.instances.compactMap(\.usage?.rssBytes).reduce(0, +))
+        block["instances"] = .number(Double(sample.instances.count))
+        block["healthyInstances"] = .number(Double(sample.instances.filter(\.healthy).count))
+        block["retried"] = .number(Double(sample.retried))
+        return ["blockId": .string(sample.block.blockId), "phase": .string(sample.block.phase.rawValue),
+                "minInstances": .number(Double(sample.block.minInstances)), "maxInstances": .number(Double(sample.block.maxInstances)),
+                "block": .object(block), "instances": .array(instances)]
+    }
+
+    private func requests(_ load: BlockExecutor.Load?) -> [String: JSONValue] {
+        func window(_ summary: RequestStats.Summary?) -> JSONValue {
+            guard let summary else { return .null }
+            return ["count": .number(Double(summary.count)), "errors": .number(Double(summary.errors)),
+                    "ratePerSecond": .number((summary.ratePerSecond * 100).rounded() / 100),
+                    "p50Ms": summary.p50.map { .number(($0 * 1_000_000).rounded() / 1000) } ?? .null,
+                    "p99Ms": summary.p99.map { .number(($0 * 1_000_000).rounded() / 1000) } ?? .null]
+        }
+        return ["inFlight": .number(Double(load?.inFlight ?? 0)), "queued": .number(Double(load?.queued ?? 0)),
+                "requestsTotal": .number(Double(load?.total ?? 0)), "errorsTotal": .number(Double(load?.totalErrors ?? 0)),
+                "requests": ["1m": window(load?.oneMinute), "5m": window(load?.fiveMinutes), "15m": window(load?.fifteenMinutes)]]
+    }
+
+    // MARK: Prometheus
+
+    func prometheus() async throws -> String {
+        var text = PrometheusText()
+        let blocks = try await registry.blocks()
+        var samples: [BlockSample] = []
+        for block in blocks { samples.append(await sample(block)) }
+
+        text.family("aios_block_instances", "gauge", "Instances placed for the block.")
+        for sample in samples { text.add("aios_block_instances", ["block": sample.block.blockId], Double(sample.instances.count)) }
+        text.family("aios_block_healthy_instances", "gauge", "Instances of the block answering Health.")
+        for sample in samples { text.add("aios_block_healthy_instances", ["block": sample.block.blockId], Double(sample.instances.filter(\.healthy).count)) }
+        text.family("aios_block_ready", "gauge", "1 when the block is Ready.")
+        for sample in samples { text.add("aios_block_ready", ["block": sample.block.blockId, "phase": sample.block.phase.rawValue], sample.block.phase == .ready ? 1 : 0) }
+
+        text.family("aios_gateway_requests_total", "counter", "Requests the gateway routed to the block's instances.")
+        text.family("aios_gateway_request_errors_total", "counter", "Routed requests that ended in an error.")
+        text.family("aios_gateway_retries_total", "counter", "Requests retried on another instance.")
+        text.family("aios_gateway_inflight_requests", "gauge", "Requests in flight.")
+        text.family("aios_gateway_queued_requests", "gauge", "Requests waiting for an instance.")
+        text.family("aios_gateway_request_rate", "gauge", "Requests per second over the window.")
+        text.family("aios_gateway_request_latency_seconds", "gauge", "Request latency quantile over the window.")
+        for sample in samples {
+            let labels = ["block": sample.block.blockId]
+            text.add("aios_gateway_requests_total", labels, Double(sample.load?.total ?? 0))
+            text.add("aios_gateway_request_errors_total", labels, Double(sample.load?.totalErrors ?? 0))
+            text.add("aios_gateway_retries_total", labels, Double(sample.retried))
+            addLoad(&text, labels, sample.load)
+            for instance in sample.instances {
+                addLoad(&text, labels.merging(["instance": instance.instanceId]) { a, _ in a }, instance.load)
+            }
+        }
+
+        text.family("aios_instance_cpu_percent", "gauge", "CPU use of the instance's processes, percent of one CPU.")
+        text.family("aios_instance_resident_memory_bytes", "gauge", "Resident memory of the instance's processes.")
+        text.family("aios_instance_healthy", "gauge", "1 when the instance answers Health.")
+        text.family("aios_instance_gpu_utilization_percent", "gauge", "Utilisation of each GPU allocated to the instance.")
+        for sample in samples {
+            for instance in sample.instances {
+                let labels = ["block": sample.block.blockId, "instance": instance.instanceId, "node": instance.nodeId]
+                if let cpu = instance.usage?.cpuPercent { text.add("aios_instance_cpu_percent", labels, cpu) }
+                if let rss = instance.usage?.rssBytes { text.add("aios_instance_resident_memory_bytes", labels, rss) }
+                text.add("aios_instance_healthy", labels, instance.healthy ? 1 : 0)
+                for gpu in instance.gpuMetrics {
+                    text.add("aios_instance_gpu_utilization_percent", labels.merging(["gpu": gpu.gpuId]) { a, _ in a }, gpu.cudaUtilization)
+                }
+            }
+        }
+
+        text.family("aios_node_load15", "gauge", "15-minute load average of the node.")
+        text.family("aios_node_memory_free_megabytes", "gauge", "Free memory of the node.")
+        text.family("aios_node_gpu_utilization_percent", "gauge", "GPU utilisation.")
+        text.family("aios_node_gpu_free_megabytes", "gauge", "Free GPU memory.")
+        text.family("aios_node_metrics_age_seconds", "gauge", "Age of the node's last metrics.")
+        let now = Date()
+        for (clusterId, nodes) in await metrics.snapshot().sorted(by: { $0.key < $1.key }) {
+            for (nodeId, node) in nodes.sorted(by: { $0.key < $1.key }) {
+                let labels = ["cluster": clusterId, "node": nodeId]
+                text.add("aios_node_load15", labels, node.metrics.load15m)
+                text.add("aios_node_memory_free_megabytes", labels, node.metrics.memoryFree)
+                text.add("aios_node_metrics_age_seconds", labels, node.age(at: now))
+                for gpu in node.metrics.gpus {
+                    let gpuLabels = labels.merging(["gpu": gpu.gpuId]) { a, _ in a }
+                    text.add("aios_node_gpu_utilization_percent", gpuLabels, gpu.cudaUtilization)
+                    text.add("aios_node_gpu_free_megabytes", gpuLabels, gpu.freeMem)
+                }
+            }
+        }
+        return text.rendered
+    }
+
+    private func addLoad(_ text: inout PrometheusText, _ labels: [String: String], _ load: BlockExecutor.Load?) {
+        guard let load else { return }
+        text.add("aios_gateway_inflight_requests", labels, Double(load.inFlight))
+        text.add("aios_gateway_queued_requests", labels, Double(load.queued))
+        for (window, summary) in [("1m", load.oneMinute), ("5m", load.fiveMinutes), ("15m", load.fifteenMinutes)] {
+            let windowed = labels.merging(["window": window]) { a, _ in a }
+            text.add("aios_gateway_request_rate", windowed, summary.ratePerSecond)
+            if let p50 = summary.p50 { text.add("aios_gateway_request_latency_seconds", windowed.merging(["quantile": "0.5"]) { a, _ in a }, p50) }
+            if let p99 = summary.p99 { text.add("aios_gateway_request_latency_seconds", windowed.merging(["quantile": "0.99"]) { a, _ in a }, p99) }
+        }
+    }
+}
+
+/// The Prometheus text exposition format: families declared once (HELP, TYPE), samples grouped under them.
+struct PrometheusText {
+    private var order: [String] = []
+    private var headers: [String: String] = [:]
+    private var samples: [String: [String]] = [:]
+
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        guard headers[name] == nil else { return }
+        order.append(name)
+        headers[name] = "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func add(_ name: String, _ labels: [String: String], _ value: Double) {
+        let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
+        samples[name, default: []].append("\(name)\(rendered.isEmpty ? "" : "{\(rendered)}") \(Self.format(value))")
+    }
+
+    var rendered: String {
+        order.map { name in headers[name, default: ""] + (samples[name] ?? []).map { $0 + "\n" }.joined() }.joined()
+    }
+
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+}

@@ -1,0 +1,226 @@
+import AIOSBlock
+import AIOSMetrics
+import AIOSModel
+import AIOSRuntime
+import AIOSStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs every block's autoscaler and stability checker. Each tick (every second) it looks at the running
+/// blocks; a block's autoscaler decides on its own interval (its `settings.interval_seconds`, 5 s by
+/// default) from its instances' CPU/GPU use or load, and the runtime enforces `minInstances` ≤ count ≤
+/// `maxInstances` and the cooldowns whatever the policy says. The stability checker probes each instance's
+/// `Health` every `check_interval_sec` and replaces an instance after `unhealthy_threshold` consecutive
+/// failures. Every decision is an event on the block with the values that caused it.
+actor BlockScaler: Service {
+    private let registry: any Registry
+    private let executors: Executors
+    private let instances: InstanceManager
+    private let placement: PlacementService
+    private let sampler: ProcessSampler
+    private let metrics: LiveMetrics
+    private let logger: Logger
+    private let tick: Duration
+
+    private struct BlockState {
+        var nextScaleCheck = Date.distantPast
+        var lastScaleUp = Date.distantPast
+        var lastScaleDown = Date.distantPast
+        var lastReason = ""
+        var notedFallback = false
+        var notedSettings = false
+        var nextHealthCheck = Date.distantPast
+        var failures: [String: Int] = [:]
+    }
+
+    private var blocks: [String: BlockState] = [:]
+
+    init(registry: any Registry, executors: Executors, instances: InstanceManager, placement: PlacementService,
+         sampler: ProcessSampler, metrics: LiveMetrics, logger: Logger, tick: Duration = .seconds(1)) {
+        self.registry = registry
+        self.executors = executors
+        self.instances = instances
+        self.placement = placement
+        self.sampler = sampler
+        self.metrics = metrics
+        self.logger = logger
+        self.tick = tick
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.runOnce()
+                try? await Task.sleep(for: self.tick)
+            }
+        }
+    }
+
+    func runOnce() async {
+        let all: [BlockRecord]
+        do {
+            all = try await registry.blocks()
+        } catch {
+            logger.error("the scaler cannot read blocks", metadata: ["error": "\(error)"])
+            return
+        }
+        let running = all.filter { [.ready, .degraded].contains($0.phase) }
+        blocks = blocks.filter { id, _ in running.contains { $0.blockId == id } }
+        for block in running {
+            await autoscale(block)
+            await checkStability(block)
+        }
+    }
+
+    // MARK: Autoscaling
+
+    private func autoscale(_ block: BlockRecord) async {
+        let now = Date()
+        var state = blocks[block.blockId] ?? BlockState()
+        defer { blocks[block.blockId] = state }
+        guard let settings = AutoscalerSettings(block: block.resolved), now >= state.nextScaleCheck else { return }
+        state.nextScaleCheck = now.addingTimeInterval(settings.interval)
+        if !state.notedSettings, !settings.notes.isEmpty {
+            state.notedSettings = true
+            await event(block.blockId, "AutoscalerPolicy", settings.notes.joined(separator: "; "))
+        }
+        // Only a block whose instances are all up is judged: a starting instance has no load yet.
+        let records = block.instances.compactMap(InstanceRecord.init(json:))
+        guard records.count == block.placement.instances.count, records.allSatisfy(\.healthy) else { return }
+
+        let signals = await signals(block)
+        guard let decision = Autoscaler.decide(
+            current: block.placement.instances.count, minInstances: block.minInstances, maxInstances: block.maxInstances,
+            settings: settings, signals: signals,
+            sinceScaleUp: now.timeIntervalSince(state.lastScaleUp), sinceScaleDown: now.timeIntervalSince(state.lastScaleDown)) else { return }
+        if let fallback = decision.fallback, !state.notedFallback {
+            state.notedFallback = true
+            await event(block.blockId, "AutoscalerFallback", fallback)
+        }
+        let current = block.placement.instances.count
+        if decision.desired > current {
+            state.lastScaleUp = now
+            await scaleUp(block, by: decision.desired - current, reason: decision.reason)
+        } else if decision.desired < current {
+            state.lastScaleDown = now
+            await scaleDown(block, by: current - decision.desired, reason: decision.reason)
+        }
+    }
+
+    /// Each instance's CPU use against its allocation, its GPUs' utilisation, and its requests.
+    private func signals(_ block: BlockRecord) async -> [Autoscaler.InstanceSignal] {
+        let pids = await instances.processIds(blockId: block.blockId)
+        let load = executors.executor(for: block.blockId)?.metrics().instances ?? [:]
+        let reservations = (try? await registry.reservations().filter { $0.blockId == block.blockId }) ?? []
+        let live = await metrics.snapshot()
+        var signals: [Autoscaler.InstanceSignal] = []
+        for placed in block.placement.instances {
+            var cpu: Double?
+            if let pid = pids[placed.instanceId], let percent = await sampler.usage(pid: pid)?.cpuPercent {
+                let allocated = max(reservations.first { $0.instanceId == placed.instanceId }?.cpus ?? 1, 1)
+                cpu = percent / 100 / allocated
+            }
+            var gpu: Double?
+            if let clusterId = block.placement.clusterId, let node = live[clusterId]?[placed.nodeId], !placed.gpus.isEmpty {
+                let utilisations = node.metrics.gpus.filter { placed.gpus.contains($0.gpuId) }.map(\.cudaUtilization)
+                if !utilisations.isEmpty { gpu = utilisations.reduce(0, +) / Double(utilisations.count) / 100 }
+            }
+            let instanceLoad = load[placed.instanceId]
+            signals.append(Autoscaler.InstanceSignal(instanceId: placed.instanceId, cpu: cpu, gpu: gpu,
+                                                     load: (instanceLoad?.inFlight ?? 0) + (instanceLoad?.queued ?? 0)))
+        }
+        return signals
+    }
+
+
+    private func scaleUp(_ block: BlockRecord, by count: Int, reason: String) async {
+        do {
+            let (grown, message) = try await placement.addInstances(to: block, count: count, reason: reason)
+            logger.info("scale up", metadata: ["blockId": "\(block.blockId)", "result": "\(message)"])
+            if let grown { await instances.start(grown) }
+        } catch {
+            logger.error("scale up failed", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
+            await event(block.blockId, "ScaleUpFailed", "cannot add instances: \(error)")
+        }
+    }
+
+    /// Removes the least loaded instances: no new requests go to them, the ones in flight finish (up to
+    /// 30 s), then they stop and their resources are released.
+    private func scaleDown(_ block: BlockRecord, by count: Int, reason: String) async {
+        let load = executors.executor(for: block.blockId)?.metrics().instances ?? [:]
+        let order = block.placement.instances.enumerated().sorted { a, b in
+            let la = (load[a.element.instanceId]?.inFlight ?? 0) + (load[a.element.instanceId]?.queued ?? 0)
+            let lb = (load[b.element.instanceId]?.inFlight ?? 0) + (load[b.element.instanceId]?.queued ?? 0)
+            return la != lb ? la < lb : a.offset > b.offset
+        }
+        let victims = order.prefix(count).map(\.element.instanceId)
+        var unfinished: [String: Int] = [:]
+        if let executor = executors.executor(for: block.blockId) {
+            for victim in victims {
+                let left = await executor.drain(victim, timeout: .seconds(30))
+                if left > 0 { unfinished[victim] = left }
+            }
+        }
+        for victim in victims { await instances.stopInstance(blockId: block.blockId, instanceId: victim) }
+        let drained = unfinished.isEmpty ? "drained" : "stopped with requests still in flight: \(unfinished)"
+        do {
+            _ = try await registry.transition(blockId: block.blockId) { current, _ in
+                var updated = current
+                updated.placement.instances.removeAll { victims.contains($0.instanceId) }
+                updated.instances.removeAll { victims.contains($0["instanceId"]?.stringValue ?? "") }
+                updated.desiredInstances = updated.placement.instances.count
+                return BlockTransition(block: updated, events: [BlockEvent(
+                    type: "ScaledDown",
+                    message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (removed \(victims.joined(separator: ", ")), \(drained)): \(reason)")],
+                    releasedInstances: victims)
+            }
+            logger.info("scale down", metadata: ["blockId": "\(block.blockId)", "removed": "\(victims)"])
+        } catch {
+            logger.error("cannot record the scale-down", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Stability
+
+    private func checkStability(_ block: BlockRecord) async {
+        let now = Date()
+        var state = blocks[block.blockId] ?? BlockState()
+        let settings = StabilitySettings(block: block.resolved)
+        guard now >= state.nextHealthCheck else { return }
+        state.nextHealthCheck = now.addingTimeInterval(settings.checkInterval)
+        blocks[block.blockId] = state
+
+        let records = block.instances.compactMap(InstanceRecord.init(json:)).filter { $0.phase == .running }
+        var failures = state.failures
+        for record in records {
+            guard let address = record.address else { continue }
+            let reply = await InstanceClient.health(address: address, timeout: .milliseconds(Int64(settings.probeTimeout * 1000)))
+            guard reply?.status != "healthy" else {
+                failures[record.instanceId] = 0
+                continue
+            }
+            let count = (failures[record.instanceId] ?? 0) + 1
+            failures[record.instanceId] = count
+            let what = reply.map { "Health answered \"\($0.status)\"" } ?? "Health did not answer within \(settings.probeTimeout) s"
+            if count >= settings.unhealthyThreshold {
+                failures[record.instanceId] = 0
+                await instances.replace(blockId: block.blockId, instanceId: record.instanceId,
+                                        reason: "\(what) on \(count) consecutive checks (unhealthy_threshold \(settings.unhealthyThreshold))")
+            } else {
+                await event(block.blockId, "HealthCheckFailed", "\(record.instanceId): \(what) (\(count) of \(settings.unhealthyThreshold))")
+            }
+        }
+        blocks[block.blockId]?.failures = failures
+    }
+
+    private func event(_ blockId: String, _ type: String, _ message: String) async {
+        do {
+            _ = try await registry.transition(blockId: blockId) { block, _ in
+                BlockTransition(block: block, events: [BlockEvent(type: type, message: message)])
+            }
+        } catch {
+            logger.error("cannot record a block event", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+        }
+    }
+}
