@@ -35,6 +35,9 @@ public final class BlockExecutor: Sendable {
     struct Waiter {
         let id: Int
         let target: String
+        /// Bound to `target` by session affinity: only a slot there will do.
+        let sticky: Bool
+        let excluding: Set<String>
         let continuation: CheckedContinuation<Grant, Never>
         let timer: Task<Void, Never>
     }
@@ -68,16 +71,26 @@ public final class BlockExecutor: Sendable {
 
     /// Applies new settings; a different balancing policy starts with a fresh balancer.
     public func update(settings: ExecutorSettings) {
-        state.withLock { state in
+        let woken = state.withLock { state -> [Waiter] in
             if state.settings.balancing != settings.balancing { state.balancer = settings.makeBalancer() }
             state.settings = settings
+            // New limits may let queued requests in.
+            defer { state.waiters = [] }
+            return state.waiters
         }
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+    }
+
+    /// Drops the request stats of an instance that left the block for good (scaled down).
+    public func forget(_ instanceId: String) {
+        state.withLock { _ = $0.pastStats.removeValue(forKey: instanceId) }
     }
 
     /// `instanceId` answers `Health` at `address`: route to it.
     public func instanceReady(_ instanceId: String, address: String) throws {
         let connection = try InstanceConnection(instanceId: instanceId, address: address)
-        let (replaced, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
+        let (replaced, woken, closed) = state.withLock { state -> (InstanceConnection?, [Waiter], Bool) in
+            guard state.closed == nil else { return (nil, [], true) }
             let old = state.slots[instanceId]
             if old == nil { state.order.append(instanceId) }
             state.slots[instanceId] = Slot(connection: connection, inFlight: old?.inFlight ?? 0,
@@ -86,7 +99,11 @@ public final class BlockExecutor: Sendable {
             // Queued requests may now fit on the new instance.
             let woken = state.waiters
             state.waiters = []
-            return (old?.connection, woken)
+            return (old?.connection, woken, false)
+        }
+        if closed {
+            connection.close()
+            return
         }
         if let replaced, replaced.address != address { replaced.close() }
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
@@ -238,6 +255,8 @@ public final class BlockExecutor: Sendable {
             let grant: Grant = await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
                     let immediate: Grant? = state.withLock { state in
+                        // Cancelled before the handler was installed: do not queue.
+                        if Task.isCancelled { return .fail(InferenceError(.cancelled, "the client went away")) }
                         let timer = Task { [weak self] in
                             try? await Task.sleep(until: deadline, clock: .continuous)
                             guard !Task.isCancelled else { return }
@@ -291,7 +310,8 @@ public final class BlockExecutor: Sendable {
             return .fail(InferenceError(.resourceExhausted, "block \(blockId) is at capacity: \(state.order.count) instance(s) × \(limit) requests in flight and \(state.settings.maxQueued) queued; retry later or raise maxInstances"))
         }
         if let (id, continuation, timer) = waiter {
-            state.waiters.append(Waiter(id: id, target: chosen, continuation: continuation, timer: timer))
+            state.waiters.append(Waiter(id: id, target: chosen, sticky: !session.isEmpty && state.settings.balancing.isSessionAffine,
+                                        excluding: excluding, continuation: continuation, timer: timer))
         }
         return .repick
     }
@@ -318,7 +338,10 @@ public final class BlockExecutor: Sendable {
                 state.slots[instanceId]?.stats.record(seconds: seconds, failed: failed, now: now)
             }
             guard let slot = state.slots[instanceId] else { return nil }
-            if let index = state.waiters.firstIndex(where: { $0.target == instanceId }) {
+            // The slot goes to the oldest request queued for this instance, else to the oldest one that is
+            // not bound to another instance by its session (and may use this one), unless it is draining.
+            if let index = state.waiters.firstIndex(where: { $0.target == instanceId })
+                ?? (slot.draining ? nil : state.waiters.firstIndex(where: { !$0.sticky && !$0.excluding.contains(instanceId) })) {
                 return (state.waiters.remove(at: index), slot.connection)
             }
             state.slots[instanceId]!.inFlight -= 1

@@ -8,6 +8,15 @@ public struct ExecutorSettings: Sendable, Equatable {
         case roundRobin(cacheSessions: Bool, sessionCacheSize: Int)
         case sessionAware
         case leastInFlight
+
+        /// Whether a session's requests are bound to one instance.
+        var isSessionAffine: Bool {
+            switch self {
+            case .roundRobin(let cacheSessions, _): cacheSessions
+            case .sessionAware: true
+            case .leastInFlight: false
+            }
+        }
     }
 
     public var balancing: Balancing

@@ -28,14 +28,9 @@ public final class Executors: Sendable {
         }
     }
 
+    /// Routes to a ready instance of a block that has an executor (one that is being removed has none).
     public func instanceReady(blockId: String, instanceId: String, address: String) throws {
-        let executor = executors.withLock { executors in
-            if let existing = executors[blockId] { return existing }
-            let executor = BlockExecutor(blockId: blockId, settings: ExecutorSettings())
-            executors[blockId] = executor
-            return executor
-        }
-        try executor.instanceReady(instanceId, address: address)
+        try executor(for: blockId)?.instanceReady(instanceId, address: address)
     }
 
     public func instanceGone(blockId: String, instanceId: String) {

@@ -49,7 +49,7 @@ struct RESTInference {
             packet.data = form.fields["data"] ?? ""
             packet.outputPtr = form.fields["output_ptr"] ?? ""
             if let milliseconds = form.fields["timeout_ms"] {
-                guard let number = Int64(milliseconds), number > 0 else { throw InferenceError(.invalidArgument, "timeout_ms must be a positive integer, got \(milliseconds)") }
+                guard let number = Int64(milliseconds), number > 0, number <= 86_400_000 else { throw InferenceError(.invalidArgument, "timeout_ms must be a positive integer, got \(milliseconds)") }
                 timeout = .milliseconds(number)
             }
             packet.files = form.files.map { file in

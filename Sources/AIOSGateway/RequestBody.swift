@@ -50,9 +50,14 @@ enum RequestBody {
 
     /// `timeout_ms` from the body, or the `X-Request-Timeout-Ms` header.
     static func timeout(_ object: [String: JSONValue], _ request: Request) throws(InferenceError) -> Duration? {
-        if let milliseconds = try unsigned(object, "timeout_ms") { return .milliseconds(Int64(milliseconds)) }
+        if let milliseconds = try unsigned(object, "timeout_ms") {
+            guard milliseconds > 0, let exact = Int64(exactly: min(milliseconds, 86_400_000)) else {
+                throw InferenceError(.invalidArgument, "timeout_ms must be a positive number of milliseconds, got \(milliseconds)")
+            }
+            return .milliseconds(exact)
+        }
         if let header = header(request, "X-Request-Timeout-Ms") {
-            guard let milliseconds = Int64(header), milliseconds > 0 else {
+            guard let milliseconds = Int64(header), milliseconds > 0, milliseconds <= 86_400_000 else {
                 throw InferenceError(.invalidArgument, "X-Request-Timeout-Ms must be a positive integer, got \(header)")
             }
             return .milliseconds(milliseconds)

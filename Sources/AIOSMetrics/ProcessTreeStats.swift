@@ -28,9 +28,10 @@ public struct ProcessTreeStats: Sendable, Equatable {
     static func parse(stat text: String) -> (group: Int32, cpuTicks: Double, rssPages: Double)? {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        // After ")": state(0) ppid(1) pgrp(2) ... utime(11) stime(12) ... rss(21)
+        // After ")": state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14) ... rss(21).
+        // Children's time counts too, so a worker that exits between samples does not take its CPU time with it.
         guard fields.count > 21, let group = Int32(fields[2]), let user = Double(fields[11]), let system = Double(fields[12]),
-              let rss = Double(fields[21]) else { return nil }
-        return (group, user + system, rss)
+              let childUser = Double(fields[13]), let childSystem = Double(fields[14]), let rss = Double(fields[21]) else { return nil }
+        return (group, user + system + childUser + childSystem, rss)
     }
 }

@@ -185,7 +185,7 @@ public actor InstanceSupervisor {
         }
         let becameReady = await Deadline.first([ready, exited])
         readiness.cancel()
-        if becameReady, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
+        if becameReady, !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
             readyAt = Date()
             await onEvent(.ready(address: address))
         } else if !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {

@@ -70,7 +70,7 @@ struct BlockManagement: Sendable {
     }
 
     private func setParameters(_ block: BlockRecord, _ parameters: [String: JSONValue], instanceId: String?, instancePath: FieldPath) async throws -> JSONValue {
-        let connections = try self.connections(block, instanceId: instanceId, at: instancePath)
+        if let instanceId { _ = try self.connections(block, instanceId: instanceId, at: instancePath) }
         // Stored before it is applied: an instance that starts meanwhile reads the new parameters.
         let keys = parameters.keys.sorted().joined(separator: ", ")
         _ = try await registry.transition(blockId: block.blockId) { current, _ in
@@ -79,6 +79,8 @@ struct BlockManagement: Sendable {
             return BlockTransition(block: updated, events: [BlockEvent(type: "ParametersUpdated", message: "parameters \(keys) updated")])
         }
         await instances.refreshBlockFiles(blockId: block.blockId)
+        // Taken after the files are rewritten: an instance that became ready meanwhile gets the call too.
+        let connections = try self.connections(block, instanceId: instanceId, at: instancePath)
         let answers = await Management.updateParameters(connections, parameters: parameters)
         logger.info("parameters updated", metadata: ["blockId": "\(block.blockId)", "keys": "\(keys)", "instances": "\(answers.count)"])
         var result = reply(block, answers).objectValue ?? [:]

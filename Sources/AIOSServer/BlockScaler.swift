@@ -3,6 +3,7 @@ import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
 import AIOSStore
+import AIOSWire
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -35,6 +36,9 @@ actor BlockScaler: Service {
     }
 
     private var blocks: [String: BlockState] = [:]
+    /// Blocks whose work of an earlier tick is still running (a drain can take 30 s): one block's slow
+    /// scale-down never holds up the others.
+    private var busy: Set<String> = []
 
     init(registry: any Registry, executors: Executors, instances: InstanceManager, placement: PlacementService,
          sampler: ProcessSampler, metrics: LiveMetrics, logger: Logger, tick: Duration = .seconds(1)) {
@@ -66,20 +70,32 @@ actor BlockScaler: Service {
             return
         }
         let running = all.filter { [.ready, .degraded].contains($0.phase) }
-        blocks = blocks.filter { id, _ in running.contains { $0.blockId == id } }
-        for block in running {
-            await autoscale(block)
-            await checkStability(block)
+        blocks = blocks.filter { id, _ in running.contains { $0.blockId == id } || busy.contains(id) }
+        var live: Set<Int32> = []
+        for block in all { live.formUnion(await instances.processIds(blockId: block.blockId).values) }
+        await sampler.retain(live)
+        for block in running where !busy.contains(block.blockId) {
+            busy.insert(block.blockId)
+            Task {
+                // A block that scaled this round is health-checked next round, on its new instance list.
+                if await !self.autoscale(block) { await self.checkStability(block) }
+                await self.finished(block.blockId)
+            }
         }
+    }
+
+    private func finished(_ blockId: String) {
+        busy.remove(blockId)
     }
 
     // MARK: Autoscaling
 
-    private func autoscale(_ block: BlockRecord) async {
+    /// Returns whether the block changed size.
+    private func autoscale(_ block: BlockRecord) async -> Bool {
         let now = Date()
         var state = blocks[block.blockId] ?? BlockState()
         defer { blocks[block.blockId] = state }
-        guard let settings = AutoscalerSettings(block: block.resolved), now >= state.nextScaleCheck else { return }
+        guard let settings = AutoscalerSettings(block: block.resolved), now >= state.nextScaleCheck else { return false }
         state.nextScaleCheck = now.addingTimeInterval(settings.interval)
         if !state.notedSettings, !settings.notes.isEmpty {
             state.notedSettings = true
@@ -87,13 +103,13 @@ actor BlockScaler: Service {
         }
         // Only a block whose instances are all up is judged: a starting instance has no load yet.
         let records = block.instances.compactMap(InstanceRecord.init(json:))
-        guard records.count == block.placement.instances.count, records.allSatisfy(\.healthy) else { return }
+        guard records.count == block.placement.instances.count, records.allSatisfy(\.healthy) else { return false }
 
         let signals = await signals(block)
         guard let decision = Autoscaler.decide(
             current: block.placement.instances.count, minInstances: block.minInstances, maxInstances: block.maxInstances,
             settings: settings, signals: signals,
-            sinceScaleUp: now.timeIntervalSince(state.lastScaleUp), sinceScaleDown: now.timeIntervalSince(state.lastScaleDown)) else { return }
+            sinceScaleUp: now.timeIntervalSince(state.lastScaleUp), sinceScaleDown: now.timeIntervalSince(state.lastScaleDown)) else { return false }
         if let fallback = decision.fallback, !state.notedFallback {
             state.notedFallback = true
             await event(block.blockId, "AutoscalerFallback", fallback)
@@ -101,11 +117,16 @@ actor BlockScaler: Service {
         let current = block.placement.instances.count
         if decision.desired > current {
             state.lastScaleUp = now
+            blocks[block.blockId] = state
             await scaleUp(block, by: decision.desired - current, reason: decision.reason)
+            return true
         } else if decision.desired < current {
             state.lastScaleDown = now
+            blocks[block.blockId] = state
             await scaleDown(block, by: current - decision.desired, reason: decision.reason)
+            return true
         }
+        return false
     }
 
     /// Each instance's CPU use against its allocation, its GPUs' utilisation, and its requests.
@@ -155,14 +176,21 @@ actor BlockScaler: Service {
             return la != lb ? la < lb : a.offset > b.offset
         }
         let victims = order.prefix(count).map(\.element.instanceId)
-        var unfinished: [String: Int] = [:]
-        if let executor = executors.executor(for: block.blockId) {
+        let executor = executors.executor(for: block.blockId)
+        let instances = self.instances, blockId = block.blockId
+        let unfinished = await withTaskGroup(of: (String, Int).self) { group in
             for victim in victims {
-                let left = await executor.drain(victim, timeout: .seconds(30))
-                if left > 0 { unfinished[victim] = left }
+                group.addTask {
+                    let left = await executor?.drain(victim, timeout: .seconds(30)) ?? 0
+                    await instances.stopInstance(blockId: blockId, instanceId: victim)
+                    executor?.forget(victim)
+                    return (victim, left)
+                }
             }
+            var unfinished: [String: Int] = [:]
+            for await (victim, left) in group where left > 0 { unfinished[victim] = left }
+            return unfinished
         }
-        for victim in victims { await instances.stopInstance(blockId: block.blockId, instanceId: victim) }
         let drained = unfinished.isEmpty ? "drained" : "stopped with requests still in flight: \(unfinished)"
         do {
             _ = try await registry.transition(blockId: block.blockId) { current, _ in
@@ -192,10 +220,21 @@ actor BlockScaler: Service {
         blocks[block.blockId] = state
 
         let records = block.instances.compactMap(InstanceRecord.init(json:)).filter { $0.phase == .running }
-        var failures = state.failures
+        // Probes run side by side, so a hung instance delays no other.
+        let timeout = Duration.milliseconds(Int64(settings.probeTimeout * 1000))
+        let replies = await withTaskGroup(of: (String, Aios_Instance_V1_HealthReply?).self) { group in
+            for record in records {
+                guard let address = record.address else { continue }
+                group.addTask { (record.instanceId, await InstanceClient.health(address: address, timeout: timeout)) }
+            }
+            var replies: [String: Aios_Instance_V1_HealthReply?] = [:]
+            for await (instanceId, reply) in group { replies[instanceId] = reply }
+            return replies
+        }
+        let placed = Set(block.placement.instances.map(\.instanceId))
+        var failures = state.failures.filter { placed.contains($0.key) }
         for record in records {
-            guard let address = record.address else { continue }
-            let reply = await InstanceClient.health(address: address, timeout: .milliseconds(Int64(settings.probeTimeout * 1000)))
+            guard let reply = replies[record.instanceId] else { continue }
             guard reply?.status != "healthy" else {
                 failures[record.instanceId] = 0
                 continue

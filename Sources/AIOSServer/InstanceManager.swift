@@ -101,6 +101,8 @@ actor InstanceManager {
         guard !shuttingDown, !removing.contains(block.blockId),
               let current = try? await registry.block(id: block.blockId), current.phase != .deleting, current.phase != .failed else { return }
         for (placement, launch) in launches where supervisors[block.blockId]?[placement.instanceId] == nil {
+            // Each start below suspends: a removal or shutdown that began meanwhile stops the rest.
+            guard !shuttingDown, !removing.contains(block.blockId) else { return }
             let blockId = block.blockId, instanceId = placement.instanceId
             let supervisor = InstanceSupervisor(
                 launch: launch, policy: configuration.policy,
@@ -231,6 +233,10 @@ actor InstanceManager {
 
     private func handle(_ event: InstanceEvent, blockId: String, instanceId: String) async {
         guard !shuttingDown else { return }
+        if case .stopped = event {} else {
+            // Late news of an instance that is being removed (its block deleted, or scaled down) changes nothing.
+            guard !removing.contains(blockId), supervisors[blockId]?[instanceId] != nil else { return }
+        }
         switch event {
         case .started(let process, let address):
             await record(blockId, event: BlockEvent(type: "InstanceStarted", message: "\(instanceId) started (pid \(process.pid)) on \(address)")) { _, instances in

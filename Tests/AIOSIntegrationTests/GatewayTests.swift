@@ -108,6 +108,13 @@ final class GatewayTests: XCTestCase {
 
         let missing = try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "\(url)/v1/infer", "-d", #"{"block_id": "nope"}"#])
         XCTAssertEqual(missing.stdout, "404")
+        let zeroTimeout = try await platform.post("/v1/infer", json: ["block_id": "chat", "data": "x", "timeout_ms": 0])
+        XCTAssertEqual(zeroTimeout.status, 400, zeroTimeout.body.jsonString())
+        let hugeTimeout = try await platform.post("/v1/infer", json: ["block_id": "chat", "data": ["text": "x"], "timeout_ms": "18446744073709551615"])
+        XCTAssertEqual(hugeTimeout.status, 200, "a huge deadline is capped, not a crash: \(hugeTimeout.body.jsonString())")
+        let notJSON = try await platform.post("/v1/infer", "{not json")
+        XCTAssertEqual(notJSON.status, 400)
+        XCTAssertEqual(notJSON.body["error"]?["code"], "INVALID_ARGUMENT")
 
         func openAI(_ extra: [String]) throws -> [String: Any] {
             let run = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "chat", "--message", "stream these words"] + extra)
