@@ -167,6 +167,32 @@ final class ScalingTests: XCTestCase {
         XCTAssertTrue(scaledDown.allSatisfy { $0.contains("drained") }, "\(scaledDown)")
     }
 
+    func testAScaledBlockComesBackAtItsSizeAfterARestart() async throws {
+        try await createBlock("kept", min: 1, max: 2, policies: [
+            ["name": "autoscaler", "policyRuleURI": "policy.autoscaler.concurrency-autoscaler:v1",
+             "parameters": ["target_inflight_per_instance": 1], "settings": ["interval_seconds": 1, "scale_up_cooldown": 1, "scale_down_cooldown": 3600]],
+        ])
+        let platform = self.platform!
+        let started = Date()
+        _ = try await load("kept", clients: 4, data: ["sleep_ms": 200]) {
+            let size = (try? await platform.get("/api/blocks/kept").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
+            return size >= 2 || Date().timeIntervalSince(started) > 30
+        }
+        let before = try await platform.waitForBlock("kept") { block in
+            (block["instances"]?.arrayValue ?? []).filter { $0["healthy"]?.boolValue == true }.count == 2
+        }
+        let ids = Set((before["placement"]?["instances"]?.arrayValue ?? []).compactMap { $0["instanceId"]?.stringValue })
+        XCTAssertEqual(ids.count, 2)
+        platform.stop()
+        self.platform = try PlatformProcess(dataDirectory: directory)
+        let after = try await self.platform.waitForBlock("kept") { block in
+            block["phase"]?.stringValue == "Ready" && (block["instances"]?.arrayValue ?? []).filter { $0["healthy"]?.boolValue == true }.count == 2
+        }
+        XCTAssertEqual(Set((after["placement"]?["instances"]?.arrayValue ?? []).compactMap { $0["instanceId"]?.stringValue }), ids,
+                       "the scaled-up instances are part of the stored placement")
+        XCTAssertEqual(InstanceProcesses.running(blockId: "kept", dataDirectory: directory).count, 2, "exactly its instances run again")
+    }
+
     func testPrometheusMetricsDescribeBlocksInstancesAndNodes() async throws {
         try await createBlock("observed", min: 1, max: 1, policies: [])
         try await GatewayClient.with(platform) { gateway in
