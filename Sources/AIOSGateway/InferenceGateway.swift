@@ -1,6 +1,7 @@
 import AIOSBlock
 import AIOSModel
 import AIOSWire
+import Logging
 
 /// What the gateway needs to know about blocks beyond their executors: whether a block exists (to tell
 /// `NOT_FOUND` from `UNAVAILABLE`) and which blocks there are (`GET /v1/models`).
@@ -31,28 +32,59 @@ public struct BlockStatus: Sendable {
 public struct InferenceGateway: Sendable {
     public let executors: Executors
     public let directory: any BlockDirectory
+    let logger: Logger
 
-    public init(executors: Executors, directory: any BlockDirectory) {
+    public init(executors: Executors, directory: any BlockDirectory, logger: Logger) {
         self.executors = executors
         self.directory = directory
+        self.logger = logger
     }
 
     public func infer(blockId: String, packet: AIOSPacket, clientTimeout: Duration?) async throws(InferenceError) -> [AIOSPacket] {
-        let executor = try await executor(blockId)
         do throws(InferenceError) {
-            return try await executor.infer(packet, deadline: executor.deadline(clientTimeout: clientTimeout))
+            let executor = try await executor(blockId)
+            do throws(InferenceError) {
+                return try await executor.infer(packet, deadline: executor.deadline(clientTimeout: clientTimeout))
+            } catch {
+                throw await explained(error, blockId: blockId)
+            }
         } catch {
-            throw await explained(error, blockId: blockId)
+            log(error, blockId: blockId, session: packet.sessionID)
+            throw error
         }
     }
 
     public func inferStream(blockId: String, packet: AIOSPacket, clientTimeout: Duration?,
                             onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
-        let executor = try await executor(blockId)
         do throws(InferenceError) {
-            try await executor.inferStream(packet, deadline: executor.deadline(clientTimeout: clientTimeout), onOutputs: onOutputs)
+            let executor = try await executor(blockId)
+            do throws(InferenceError) {
+                try await executor.inferStream(packet, deadline: executor.deadline(clientTimeout: clientTimeout), onOutputs: onOutputs)
+            } catch {
+                throw await explained(error, blockId: blockId)
+            }
         } catch {
-            throw await explained(error, blockId: blockId)
+            log(error, blockId: blockId, session: packet.sessionID)
+            throw error
+        }
+    }
+
+    /// Failures the platform should hear about (the block's or the platform's) are warnings; the client's
+    /// own mistakes are debug lines.
+    private func log(_ error: InferenceError, blockId: String, session: String) {
+        let metadata: Logger.Metadata = ["blockId": "\(blockId)", "sessionId": "\(session)", "code": "\(error.code.rawValue)", "error": "\(error.message)"]
+        switch error.code {
+        case .notFound, .invalidArgument, .cancelled: logger.debug("inference request refused", metadata: metadata)
+        default: logger.warning("inference request failed", metadata: metadata)
+        }
+    }
+
+    /// Fails as `infer` would before any instance is called (unknown block, no healthy instance): a
+    /// streaming reply checks this before it commits to a 200 and an event stream.
+    public func preflight(blockId: String) async throws(InferenceError) {
+        let executor = try await executor(blockId)
+        if executor.instanceIds.isEmpty {
+            throw await explained(InferenceError(.unavailable, "block \(blockId) has no healthy instance"), blockId: blockId)
         }
     }
 

@@ -50,6 +50,11 @@ struct OpenAICompatibility {
         let id = RandomID.make(prefix: kind.idPrefix, length: 24)
         let created = Int(Date().timeIntervalSince1970)
         if body["stream"]?.boolValue == true {
+            do throws(InferenceError) {
+                try await gateway.preflight(blockId: blockId)
+            } catch {
+                return error.response
+            }
             return stream(blockId: blockId, packet: packet, timeout: timeout, kind: kind, id: id, created: created)
         }
         do throws(InferenceError) {

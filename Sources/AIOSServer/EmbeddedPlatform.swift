@@ -75,7 +75,7 @@ public struct EmbeddedPlatform: Sendable {
         }
 
         let host = configuration.host
-        let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry))
+        let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry), logger: logger)
         let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
         let logger = self.logger
         let app = Application(

@@ -15,20 +15,11 @@ enum GatewayBenchmark {
     static let throughputSeconds = 4.0
 
     static func run() async throws {
-        let release = StartupBenchmark.repository.appendingPathComponent(".build/release")
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("aios-bench-gw-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let platform = try StartupBenchmark.Platform.start(binary: release.appendingPathComponent("aios").path, data: data,
-                                                            venv: StartupBenchmark.repository.appendingPathComponent(".venv").path)
-        defer { platform.stop() }
-        let client = APIClient(server: platform.url)
-        let component: JSONValue = [
-            "componentId": ["name": "bench-gateway", "version": "1", "releaseTag": "b"], "componentType": "tool",
-            "runtime": ["type": "process", "command": [.string(release.appendingPathComponent("aios-echo").path)], "cwd": "/"],
-        ]
-        _ = try await client.post("/api/addComponent", body: component.jsonData()).get()
+        let echo = try await EchoPlatform.start(name: "bench-gateway")
+        defer { echo.stop() }
+        let platform = echo.platform, client = echo.client
         _ = try await client.post("/api/createBlock", body: JSONValue.object([
-            "blockId": "bench-gateway", "blockComponentURI": "tool.bench-gateway:1-b", "minInstances": 1, "maxInstances": 1,
+            "blockId": "bench-gateway", "blockComponentURI": .string(echo.componentURI), "minInstances": 1, "maxInstances": 1,
         ]).jsonData()).get()
         var instanceAddress: String?
         let ready = Date().addingTimeInterval(30)

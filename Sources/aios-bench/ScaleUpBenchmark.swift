@@ -10,26 +10,16 @@ import GRPCNIOTransportHTTP2
 /// served through the gateway (what starting an instance costs by itself).
 enum ScaleUpBenchmark {
     static func run() async throws {
-        let release = StartupBenchmark.repository.appendingPathComponent(".build/release")
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("aios-bench-scale-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: data) }
-        let platform = try StartupBenchmark.Platform.start(binary: release.appendingPathComponent("aios").path, data: data,
-                                                            venv: StartupBenchmark.repository.appendingPathComponent(".venv").path)
-        defer { platform.stop() }
-        let client = APIClient(server: platform.url)
-        let component: JSONValue = [
-            "componentId": ["name": "bench-scale", "version": "1", "releaseTag": "b"], "componentType": "tool",
-            "runtime": ["type": "process", "command": [.string(release.appendingPathComponent("aios-echo").path)], "cwd": "/"],
-        ]
-        _ = try await client.post("/api/addComponent", body: component.jsonData()).get()
-
+        let echo = try await EchoPlatform.start(name: "bench-scale")
+        defer { echo.stop() }
+        let platform = echo.platform, client = echo.client
         print("\nscale-up benchmark (release aios, Swift echo burning CPU, cpu-usage-autoscaler at its default 5 s interval)")
         try await GatewayBenchmark.connect(platform.grpcAddress) { grpc in
             let gateway = BlockInferenceService.Client(wrapping: grpc)
             // Baseline: create → first request served.
             let created = ContinuousClock.now
             _ = try await client.post("/api/createBlock", body: JSONValue.object([
-                "blockId": "bench-baseline", "blockComponentURI": "tool.bench-scale:1-b", "minInstances": 1, "maxInstances": 1,
+                "blockId": "bench-baseline", "blockComponentURI": .string(echo.componentURI), "minInstances": 1, "maxInstances": 1,
             ]).jsonData()).get()
             while (try? await infer(gateway, "bench-baseline", ["text": "x"])) == nil {
                 try await Task.sleep(for: .milliseconds(20))
@@ -37,7 +27,7 @@ enum ScaleUpBenchmark {
             let baseline = seconds(created.duration(to: .now))
 
             _ = try await client.post("/api/createBlock", body: JSONValue.object([
-                "blockId": "bench-scale", "blockComponentURI": "tool.bench-scale:1-b", "minInstances": 1, "maxInstances": 2,
+                "blockId": "bench-scale", "blockComponentURI": .string(echo.componentURI), "minInstances": 1, "maxInstances": 2,
                 "policyRulesSpec": [["values": [
                     "name": "autoscaler", "policyRuleURI": "policy.autoscaler.cpu-usage-autoscaler:v0.0.1",
                     "parameters": ["target_cpu_utilization": 0.5], "settings": ["scale_up_cooldown": 0],

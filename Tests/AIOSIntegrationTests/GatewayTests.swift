@@ -5,22 +5,8 @@ import XCTest
 
 /// The inference gateway with real clients: the AIOS tutorial's Python gRPC client, curl, the `openai`
 /// package, and Swift gRPC clients under load, against a real `aios up` running Swift echo instances.
-final class GatewayTests: XCTestCase {
-    private var directory: URL!
-    private var platform: PlatformProcess!
-
-    override func setUp() async throws {
-        directory = temporaryDirectory("gateway")
-        platform = try PlatformProcess(dataDirectory: directory)
-        let reply = try await platform.post("/api/addComponent", json: Fixtures.envelope(Fixtures.chatComponent))
-        XCTAssertEqual(reply.status, 200, reply.body.jsonString())
-    }
-
-    override func tearDown() async throws {
-        platform?.stop()
-        platform = nil
-        try? FileManager.default.removeItem(at: directory)
-    }
+final class GatewayTests: EchoPlatformTestCase {
+    override class var directoryName: String { "gateway" }
 
     /// An echo block of `instances` instances on this machine, ready to serve.
     @discardableResult
@@ -138,6 +124,9 @@ final class GatewayTests: XCTestCase {
         let unknownModel = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi"])
         let unknownReply = try XCTUnwrap(unknownModel.jsonLines.first, unknownModel.stdout)
         XCTAssertEqual(unknownReply["status"] as? Int, 404, "\(unknownReply)")
+        let unknownStream = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi", "--stream"])
+        let unknownStreamReply = try XCTUnwrap(unknownStream.jsonLines.first, unknownStream.stdout)
+        XCTAssertEqual(unknownStreamReply["status"] as? Int, 404, "a stream to an unknown block is a 404, not an event: \(unknownStreamReply)")
     }
 
     // MARK: Affinity

@@ -5,22 +5,8 @@ import XCTest
 
 /// Autoscaling and the stability checker against a real `aios up`, with the Swift echo block as the
 /// CPU-burning test component (`{"burn_ms": N}` keeps a CPU busy).
-final class ScalingTests: XCTestCase {
-    private var directory: URL!
-    private var platform: PlatformProcess!
-
-    override func setUp() async throws {
-        directory = temporaryDirectory("scaling")
-        platform = try PlatformProcess(dataDirectory: directory)
-        let reply = try await platform.post("/api/addComponent", json: Fixtures.envelope(Fixtures.chatComponent))
-        XCTAssertEqual(reply.status, 200, reply.body.jsonString())
-    }
-
-    override func tearDown() async throws {
-        platform?.stop()
-        platform = nil
-        try? FileManager.default.removeItem(at: directory)
-    }
+final class ScalingTests: EchoPlatformTestCase {
+    override class var directoryName: String { "scaling" }
 
     private func createBlock(_ id: String, min: Int, max: Int, policies: [JSONValue]) async throws {
         let values: JSONValue = [
@@ -40,6 +26,15 @@ final class ScalingTests: XCTestCase {
     private func events(_ id: String, _ type: String) async throws -> [String] {
         (try await platform.get("/api/blocks/\(id)").body["events"]?.arrayValue ?? [])
             .filter { $0["type"]?.stringValue == type }.compactMap { $0["message"]?.stringValue }
+    }
+
+    /// A stop condition for `load`: the block's instance count satisfies `done`, or `seconds` passed.
+    private func until(_ id: String, within seconds: Double = 40, _ done: @escaping @Sendable (Int) -> Bool) -> @Sendable () async -> Bool {
+        let platform = self.platform!, started = Date()
+        return {
+            let size = (try? await platform.get("/api/blocks/\(id)").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
+            return done(size) || Date().timeIntervalSince(started) > seconds
+        }
     }
 
     /// Runs `clients` callers sending `data` until `stop` says so; returns every outcome.
@@ -67,16 +62,13 @@ final class ScalingTests: XCTestCase {
             ["name": "autoscaler", "policyRuleURI": "policy.autoscaler.cpu-usage-autoscaler:v0.0.1",
              "parameters": ["target_cpu_utilization": 0.3], "settings": ["interval_seconds": 1, "scale_up_cooldown": 2, "scale_down_cooldown": 3]],
         ])
-        let platform = self.platform!
         let largest = Largest()
-        let started = Date()
-        let outcomes = try await load("burner", clients: 3, data: ["burn_ms": 150]) {
-            let size = (try? await platform.get("/api/blocks/burner").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
+        let outcomes = try await load("burner", clients: 3, data: ["burn_ms": 150], until: until("burner") { size in
             largest.see(size)
-            return size >= 2 || Date().timeIntervalSince(started) > 40
-        }
-        let observed1 = try await size("burner")
-        XCTAssertEqual(observed1, 2, "load scales the block up")
+            return size >= 2
+        })
+        let sizeUnderLoad = try await size("burner")
+        XCTAssertEqual(sizeUnderLoad, 2, "load scales the block up")
         XCTAssertLessThanOrEqual(largest.value, 2, "never above maxInstances")
         XCTAssertTrue(outcomes.allSatisfy { $0.data != nil }, outcomes.compactMap { $0.code.map { "\($0)" } }.joined(separator: ", "))
         let scaledUp = try await events("burner", "ScaledUp")
@@ -89,8 +81,8 @@ final class ScalingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(idle), 1, "not before the cooldown")
         let scaledDown = try await events("burner", "ScaledDown")
         XCTAssertEqual(scaledDown.count, 1, "no flapping: \(scaledDown)")
-        let observed2 = try await events("burner", "ScaledUp").count
-        XCTAssertEqual(observed2, 1, "no flapping")
+        let scaleUps = try await events("burner", "ScaledUp").count
+        XCTAssertEqual(scaleUps, 1, "no flapping")
         let metrics = try await platform.get("/api/blocks/burner/metrics").body
         XCTAssertGreaterThan(metrics["block"]?["requestsTotal"]?.intValue ?? 0, 0, metrics.jsonString())
         XCTAssertNotNil(metrics["instances"]?.arrayValue?.first?["rssBytes"]?.numberValue, metrics.jsonString())
@@ -108,8 +100,8 @@ final class ScalingTests: XCTestCase {
             let blocked = (try? await platform.get("/api/blocks/wide").body["events"]?.arrayValue?.contains { $0["type"]?.stringValue == "ScaleUpBlocked" }) ?? false
             return blocked || Date().timeIntervalSince(started) > 30
         }
-        let observed3 = try await size("wide")
-        XCTAssertEqual(observed3, 1)
+        let sizeWhenFull = try await size("wide")
+        XCTAssertEqual(sizeWhenFull, 1)
         let blocked = try await events("wide", "ScaleUpBlocked")
         XCTAssertFalse(blocked.isEmpty)
         XCTAssertTrue(blocked.first?.contains("CPUs") == true, "the event explains what does not fit: \(blocked)")
@@ -143,23 +135,14 @@ final class ScalingTests: XCTestCase {
             ["name": "autoscaler", "policyRuleURI": "policy.autoscaler.concurrency-autoscaler:v1",
              "parameters": ["target_inflight_per_instance": 2], "settings": ["interval_seconds": 1, "scale_up_cooldown": 1, "scale_down_cooldown": 2]],
         ])
-        let platform = self.platform!
-        let started = Date()
         // Six callers: scales up to three instances.
-        let busy = try await load("elastic", clients: 6, data: ["sleep_ms": 200]) {
-            let size = (try? await platform.get("/api/blocks/elastic").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
-            return size >= 3 || Date().timeIntervalSince(started) > 40
-        }
-        let observed4 = try await size("elastic")
-        XCTAssertEqual(observed4, 3)
+        let busy = try await load("elastic", clients: 6, data: ["sleep_ms": 200], until: until("elastic") { $0 >= 3 })
+        let sizeUnderLoad = try await size("elastic")
+        XCTAssertEqual(sizeUnderLoad, 3)
         // One caller keeps going while the block scales back down under it.
-        let calm = Date()
-        let light = try await load("elastic", clients: 1, data: ["sleep_ms": 50]) {
-            let size = (try? await platform.get("/api/blocks/elastic").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
-            return size <= 1 || Date().timeIntervalSince(calm) > 40
-        }
-        let observed5 = try await size("elastic")
-        XCTAssertEqual(observed5, 1)
+        let light = try await load("elastic", clients: 1, data: ["sleep_ms": 50], until: until("elastic") { $0 <= 1 })
+        let sizeWhenCalm = try await size("elastic")
+        XCTAssertEqual(sizeWhenCalm, 1)
         let failed = (busy + light).filter { $0.data == nil }
         XCTAssertEqual(failed.count, 0, "no request is lost while instances are removed: \(failed.prefix(3).map(\.message))")
         XCTAssertGreaterThan(light.count, 5)
@@ -172,12 +155,8 @@ final class ScalingTests: XCTestCase {
             ["name": "autoscaler", "policyRuleURI": "policy.autoscaler.concurrency-autoscaler:v1",
              "parameters": ["target_inflight_per_instance": 1], "settings": ["interval_seconds": 1, "scale_up_cooldown": 1, "scale_down_cooldown": 3600]],
         ])
+        _ = try await load("kept", clients: 4, data: ["sleep_ms": 200], until: until("kept", within: 30) { $0 >= 2 })
         let platform = self.platform!
-        let started = Date()
-        _ = try await load("kept", clients: 4, data: ["sleep_ms": 200]) {
-            let size = (try? await platform.get("/api/blocks/kept").body["placement"]?["instances"]?.arrayValue?.count) ?? 0
-            return size >= 2 || Date().timeIntervalSince(started) > 30
-        }
         let before = try await platform.waitForBlock("kept") { block in
             (block["instances"]?.arrayValue ?? []).filter { $0["healthy"]?.boolValue == true }.count == 2
         }
