@@ -73,10 +73,11 @@ public struct ExecutorSettings: Sendable, Equatable {
         maxInFlightPerInstance = Self.positive(settings["max_inflight_per_instance"], default: maxInFlightPerInstance, "settings.max_inflight_per_instance", &notes)
         maxQueued = Self.positive(settings["max_queued_requests"], default: maxQueued, "settings.max_queued_requests", &notes)
         if let timeout = block.initSettings["timeout_ms"] {
-            if let milliseconds = timeout.numberValue, milliseconds > 0 {
+            // Bounded (a day), so no stored value can overflow a Duration.
+            if let milliseconds = timeout.numberValue, milliseconds > 0, milliseconds <= 86_400_000 {
                 defaultTimeout = .milliseconds(Int64(milliseconds))
             } else {
-                notes.append("initSettings.timeout_ms must be a positive number of milliseconds; using 30000")
+                notes.append("initSettings.timeout_ms must be a number of milliseconds in 1...86400000; using 30000")
             }
         }
         note = notes.isEmpty ? nil : notes.joined(separator: "; ")

@@ -6,8 +6,9 @@ import Logging
 /// What the gateway needs to know about blocks beyond their executors: whether a block exists (to tell
 /// `NOT_FOUND` from `UNAVAILABLE`) and which blocks there are (`GET /v1/models`).
 public protocol BlockDirectory: Sendable {
-    /// The block's phase and reason, or `nil` when no block has that id.
-    func status(blockId: String) async -> BlockStatus?
+    /// The block's phase and reason, or `nil` when no block has that id; throws when the directory cannot
+    /// tell (so a registry failure is never reported as "no such block").
+    func status(blockId: String) async throws -> BlockStatus?
     func blocks() async throws -> [BlockStatus]
 }
 
@@ -93,16 +94,24 @@ public struct InferenceGateway: Sendable {
             throw InferenceError(.invalidArgument, "block_id is empty: give the id of the block to infer with (searching blocks by query_parameters is not supported)")
         }
         if let executor = executors.executor(for: blockId) { return executor }
-        guard let status = await directory.status(blockId: blockId) else {
+        guard let status = try await status(blockId) else {
             throw InferenceError(.notFound, "no block has id \"\(blockId)\"")
         }
         throw Self.unavailable(status)
     }
 
-    /// "No healthy instance" says what the block is doing.
+    private func status(_ blockId: String) async throws(InferenceError) -> BlockStatus? {
+        do {
+            return try await directory.status(blockId: blockId)
+        } catch {
+            throw InferenceError(.internal, "cannot look up block \(blockId): \(error)")
+        }
+    }
+
+    /// "No healthy instance" says what the block is doing (when the directory can tell).
     private func explained(_ error: InferenceError, blockId: String) async -> InferenceError {
         guard error.code == .unavailable, executors.executor(for: blockId)?.instanceIds.isEmpty ?? true,
-              let status = await directory.status(blockId: blockId) else { return error }
+              let status = try? await directory.status(blockId: blockId) else { return error }
         return Self.unavailable(status)
     }
 

@@ -10,18 +10,21 @@ public struct ProcessTreeStats: Sendable, Equatable {
     static let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
     static let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
 
-    /// The group led by `groupId` (instances are started in their own session, so their group id is their pid).
-    public static func sample(groupId: Int32) -> ProcessTreeStats? {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
-        var total = ProcessTreeStats(cpuSeconds: 0, rssBytes: 0, processes: 0)
+    /// The groups led by `groupIds` (instances are started in their own session, so their group id is their
+    /// pid), in one pass over `/proc`. A group with no live process is absent.
+    public static func sample(groups groupIds: Set<Int32>) -> [Int32: ProcessTreeStats] {
+        guard !groupIds.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [:] }
+        var totals: [Int32: ProcessTreeStats] = [:]
         for entry in entries where entry.first?.isNumber == true {
             guard let text = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let fields = parse(stat: text), fields.group == groupId else { continue }
+                  let fields = parse(stat: text), groupIds.contains(fields.group) else { continue }
+            var total = totals[fields.group] ?? ProcessTreeStats(cpuSeconds: 0, rssBytes: 0, processes: 0)
             total.cpuSeconds += fields.cpuTicks / clockTicks
             total.rssBytes += fields.rssPages * pageSize
             total.processes += 1
+            totals[fields.group] = total
         }
-        return total.processes == 0 ? nil : total
+        return totals
     }
 
     /// `/proc/PID/stat`: the fields after the parenthesised command name (which may contain spaces).

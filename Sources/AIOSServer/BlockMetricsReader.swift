@@ -32,22 +32,29 @@ struct BlockMetricsReader: Sendable {
     }
 
     func sample(_ block: BlockRecord) async -> BlockSample {
-        let pids = await instances.processIds(blockId: block.blockId)
-        let executorMetrics = executors.executor(for: block.blockId)?.metrics()
+        await sample([block])[0]
+    }
+
+    /// Every block's sample from one read of the live node metrics and one pass over `/proc`.
+    func sample(_ blocks: [BlockRecord]) async -> [BlockSample] {
+        var pids: [String: [String: Int32]] = [:]
+        for block in blocks { pids[block.blockId] = await instances.processIds(blockId: block.blockId) }
+        let usages = await sampler.usages(pids: Set(pids.values.flatMap(\.values)))
         let live = await metrics.snapshot()
-        let records = block.instances.compactMap(InstanceRecord.init(json:))
-        var samples: [InstanceSample] = []
-        for placed in block.placement.instances {
-            var usage: ProcessSampler.Usage?
-            if let pid = pids[placed.instanceId] { usage = await sampler.usage(pid: pid) }
-            let node = block.placement.clusterId.flatMap { live[$0]?[placed.nodeId] }
-            samples.append(InstanceSample(
-                instanceId: placed.instanceId, nodeId: placed.nodeId, gpus: placed.gpus,
-                healthy: records.first { $0.instanceId == placed.instanceId }?.healthy ?? false, usage: usage,
-                gpuMetrics: node?.metrics.gpus.filter { placed.gpus.contains($0.gpuId) } ?? [],
-                load: executorMetrics?.instances[placed.instanceId]))
+        return blocks.map { block in
+            let executorMetrics = executors.executor(for: block.blockId)?.metrics()
+            let records = block.instances.compactMap(InstanceRecord.init(json:))
+            let samples = block.placement.instances.map { placed in
+                let node = block.placement.clusterId.flatMap { live[$0]?[placed.nodeId] }
+                return InstanceSample(
+                    instanceId: placed.instanceId, nodeId: placed.nodeId, gpus: placed.gpus,
+                    healthy: records.first { $0.instanceId == placed.instanceId }?.healthy ?? false,
+                    usage: pids[block.blockId]?[placed.instanceId].flatMap { usages[$0] },
+                    gpuMetrics: node?.metrics.gpus.filter { placed.gpus.contains($0.gpuId) } ?? [],
+                    load: executorMetrics?.instances[placed.instanceId])
+            }
+            return BlockSample(block: block, instances: samples, load: executorMetrics?.block, retried: executorMetrics?.retried ?? 0)
         }
-        return BlockSample(block: block, instances: samples, load: executorMetrics?.block, retried: executorMetrics?.retried ?? 0)
     }
 
     // MARK: JSON
@@ -93,9 +100,7 @@ struct BlockMetricsReader: Sendable {
 
     func prometheus() async throws -> String {
         var text = PrometheusText()
-        let blocks = try await registry.blocks()
-        var samples: [BlockSample] = []
-        for block in blocks { samples.append(await sample(block)) }
+        let samples = await sample(try await registry.blocks())
 
         text.family("aios_block_instances", "gauge", "Instances placed for the block.")
         for sample in samples { text.add("aios_block_instances", ["block": sample.block.blockId], Double(sample.instances.count)) }

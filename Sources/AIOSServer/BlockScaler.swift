@@ -135,10 +135,11 @@ actor BlockScaler: Service {
         let load = executors.executor(for: block.blockId)?.metrics().instances ?? [:]
         let reservations = (try? await registry.reservations().filter { $0.blockId == block.blockId }) ?? []
         let live = await metrics.snapshot()
+        let usages = await sampler.usages(pids: Set(pids.values))
         var signals: [Autoscaler.InstanceSignal] = []
         for placed in block.placement.instances {
             var cpu: Double?
-            if let pid = pids[placed.instanceId], let percent = await sampler.usage(pid: pid)?.cpuPercent {
+            if let pid = pids[placed.instanceId], let percent = usages[pid]?.cpuPercent {
                 let allocated = max(reservations.first { $0.instanceId == placed.instanceId }?.cpus ?? 1, 1)
                 cpu = percent / 100 / allocated
             }

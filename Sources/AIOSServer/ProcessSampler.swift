@@ -13,19 +13,28 @@ actor ProcessSampler {
 
     private var previous: [Int32: (cpuSeconds: Double, at: Date, usage: Usage)] = [:]
 
-    func usage(pid: Int32) -> Usage? {
+    /// The usage of each process group in `pids` that is alive, from one pass over `/proc`.
+    func usages(pids: Set<Int32>) -> [Int32: Usage] {
         let now = Date()
-        if let last = previous[pid], now.timeIntervalSince(last.at) < 0.5 { return last.usage }
-        guard let stats = ProcessTreeStats.sample(groupId: pid) else {
-            previous[pid] = nil
-            return nil
+        var result: [Int32: Usage] = [:]
+        var stale: Set<Int32> = []
+        for pid in pids {
+            if let last = previous[pid], now.timeIntervalSince(last.at) < 0.5 { result[pid] = last.usage } else { stale.insert(pid) }
         }
-        var usage = Usage(cpuPercent: nil, rssBytes: stats.rssBytes, processes: stats.processes)
-        if let last = previous[pid] {
-            usage.cpuPercent = max(0, (stats.cpuSeconds - last.cpuSeconds) / now.timeIntervalSince(last.at) * 100)
+        let sampled = ProcessTreeStats.sample(groups: stale)
+        for pid in stale {
+            guard let stats = sampled[pid] else {
+                previous[pid] = nil
+                continue
+            }
+            var usage = Usage(cpuPercent: nil, rssBytes: stats.rssBytes, processes: stats.processes)
+            if let last = previous[pid] {
+                usage.cpuPercent = max(0, (stats.cpuSeconds - last.cpuSeconds) / now.timeIntervalSince(last.at) * 100)
+            }
+            previous[pid] = (stats.cpuSeconds, now, usage)
+            result[pid] = usage
         }
-        previous[pid] = (stats.cpuSeconds, now, usage)
-        return usage
+        return result
     }
 
     /// Forgets processes that are gone.

@@ -5,8 +5,8 @@ import AIOSStore
 struct RegistryBlockDirectory: BlockDirectory {
     let registry: any Registry
 
-    func status(blockId: String) async -> BlockStatus? {
-        guard let block = try? await registry.block(id: blockId) else { return nil }
+    func status(blockId: String) async throws -> BlockStatus? {
+        guard let block = try await registry.block(id: blockId) else { return nil }
         return BlockStatus(blockId: block.blockId, phase: block.phase.rawValue, reason: block.reason,
                            componentURI: block.componentURI.description, createdAt: block.createdAt.timeIntervalSince1970)
     }

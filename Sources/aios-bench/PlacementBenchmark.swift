@@ -17,19 +17,9 @@ struct PlacementBenchmark {
         var reservations: [Reservation]
     }
 
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func network(clusters clusterCount: Int, nodesPerCluster: Int = 10, gpusPerNode: Int = 8) -> Network {
-        var random = SplitMix(state: 42)
+        var random = SplitMix64(seed: 42)
         let now = Date()
         var clusters: [CapacitySnapshot.Cluster] = []
         var reservations: [Reservation] = []

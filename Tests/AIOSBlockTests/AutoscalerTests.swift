@@ -24,6 +24,20 @@ final class AutoscalerTests: XCTestCase {
         XCTAssertEqual(Autoscaler.decide(current: 7, minInstances: 1, maxInstances: 5, settings: settings, signals: [], sinceScaleUp: 0, sinceScaleDown: 0)?.desired, 5)
     }
 
+    func testOutOfRangeSettingsCannotOverflow() {
+        let huge = Autoscaler.decide(current: 1, minInstances: 1, maxInstances: 4, settings: AutoscalerSettings(signal: .concurrency, target: 0.1),
+                                     signals: [Autoscaler.InstanceSignal(instanceId: "a", cpu: nil, gpu: nil, load: Int.max / 2)], sinceScaleUp: 999, sinceScaleDown: 999)
+        XCTAssertEqual(huge?.desired, 4)
+        let executor = ExecutorSettings(block: ResolvedBlock(blockInitData: [:], initSettings: ["timeout_ms": 1e30], parameters: [:], policies: [:], inputProtocol: [:], outputProtocol: [:]))
+        XCTAssertEqual(executor.defaultTimeout, ExecutorSettings.defaultTimeout)
+        XCTAssertTrue(executor.note?.contains("timeout_ms") == true)
+        let stability = StabilitySettings(block: ResolvedBlock(blockInitData: [:], initSettings: [:], parameters: [:], policies: [
+            "stabilityChecker": ["settings": ["check_interval_sec": 1e30, "probe_timeout_sec": 1e30]],
+        ], inputProtocol: [:], outputProtocol: [:]))
+        XCTAssertEqual(stability.checkInterval, 10)
+        XCTAssertLessThanOrEqual(stability.probeTimeout, 10)
+    }
+
     func testWithinToleranceNothingChanges() {
         let steady = Autoscaler.decide(current: 3, minInstances: 1, maxInstances: 10, settings: settings, signals: cpu([0.52, 0.5, 0.53]), sinceScaleUp: 999, sinceScaleDown: 999)
         XCTAssertEqual(steady?.desired, 3)

@@ -1,4 +1,4 @@
-import AIOSMetrics
+@testable import AIOSMetrics
 import AIOSModel
 import Foundation
 import XCTest
@@ -81,6 +81,20 @@ final class LiveMetricsParsingTests: XCTestCase {
         let sample = collector.sample()
         XCTAssertGreaterThan(sample.memoryTotal, 0)
         XCTAssertNotNil(sample.cpuUsage, "the second sample knows CPU usage since the first")
+    }
+
+    func testProcessGroupsAreSampledInOnePass() {
+        let group = getpgrp()
+        let stats = ProcessTreeStats.sample(groups: [group, 999_999_999])
+        XCTAssertGreaterThan(stats[group]?.rssBytes ?? 0, 0)
+        XCTAssertGreaterThanOrEqual(stats[group]?.processes ?? 0, 1)
+        XCTAssertNil(stats[999_999_999], "a group with no live process is absent")
+        // utime, stime and the reaped children's cutime and cstime all count.
+        let line = "42 (a b) S 1 42 42 0 -1 0 0 0 0 0 10 20 30 40 20 0 1 0 100 1000 7 0"
+        let parsed = ProcessTreeStats.parse(stat: line)
+        XCTAssertEqual(parsed?.group, 42)
+        XCTAssertEqual(parsed?.cpuTicks, 100)
+        XCTAssertEqual(parsed?.rssPages, 7)
     }
 
     func testStaleNodesAreNotAggregated() {

@@ -4,18 +4,8 @@ import XCTest
 
 /// Properties of the filter language over random documents and random conditions (seeded, so failures repeat).
 final class FilterPropertyTests: XCTestCase {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
-    var random = SplitMix(state: 20261129)
+    var random = SplitMix64(seed: 20261129)
     let vendors = ["dma-bangalore", "acme", "nebula", "dma-pune"]
 
     func randomCluster() -> JSONValue {

@@ -1,3 +1,5 @@
+import AIOSModel
+
 /// The session-aware policy (`policy.loadBalancer.session-aware-llm`): rendezvous (highest-random-weight)
 /// hashing of the session over the healthy instances. A session stays on its instance while that instance
 /// is healthy, with no table to lose or bound; when an instance leaves, only its sessions move; when one
@@ -14,7 +16,7 @@ public struct ConsistentHashBalancer: LoadBalancer {
         var best = candidates[0].instanceId
         var bestScore = UInt64.min
         for candidate in candidates {
-            let score = StableHash.mix(sessionHash ^ StableHash.of(candidate.instanceId))
+            let score = SplitMix64.mix(sessionHash ^ StableHash.of(candidate.instanceId))
             if score >= bestScore {
                 best = candidate.instanceId
                 bestScore = score
@@ -35,14 +37,6 @@ enum StableHash {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
-        return mix(hash)
-    }
-
-    /// The splitmix64 finaliser: spreads every input bit over the output.
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        return SplitMix64.mix(hash)
     }
 }

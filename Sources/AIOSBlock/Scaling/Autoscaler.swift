@@ -60,8 +60,9 @@ public enum Autoscaler {
         let ratio = value / settings.target
         let measured = String(format: "%@ %.2f against target %.2f over %d instance(s)", name, value, settings.target, current)
         var desired = current
-        if abs(ratio - 1) > settings.tolerance {
-            desired = Int((Double(current) * ratio).rounded(.up))
+        if ratio.isFinite, abs(ratio - 1) > settings.tolerance {
+            // Clamped before the conversion, so no signal can overflow it.
+            desired = Int(min((Double(current) * ratio).rounded(.up), Double(maxInstances)))
         }
         desired = min(max(desired, minInstances), maxInstances)
         if desired > current && sinceScaleUp < settings.scaleUpCooldown {

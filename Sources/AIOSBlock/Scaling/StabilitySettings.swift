@@ -23,13 +23,13 @@ public struct StabilitySettings: Sendable, Equatable {
         // AIOS's examples write check_interval_sec; its checker read health_check_interval. Both work here.
         for key in ["check_interval_sec", "health_check_interval"] {
             guard let value = rule.settings[key] else { continue }
-            if let seconds = value.numberValue, seconds >= 0.2 { checkInterval = seconds } else { notes.append("settings.\(key) must be at least 0.2 seconds; using \(checkInterval)") }
+            if let seconds = value.numberValue, (0.2...3600).contains(seconds) { checkInterval = seconds } else { notes.append("settings.\(key) must be 0.2 to 3600 seconds; using \(checkInterval)") }
         }
         if let value = rule.parameters["unhealthy_threshold"] {
             if let count = value.intValue, count >= 1 { unhealthyThreshold = count } else { notes.append("parameters.unhealthy_threshold must be a positive integer; using \(unhealthyThreshold)") }
         }
         if let value = rule.settings["probe_timeout_sec"] {
-            if let seconds = value.numberValue, seconds > 0 { probeTimeout = seconds } else { notes.append("settings.probe_timeout_sec must be positive; using \(probeTimeout)") }
+            if let seconds = value.numberValue, seconds > 0, seconds <= 60 { probeTimeout = seconds } else { notes.append("settings.probe_timeout_sec must be above 0 and at most 60 seconds; using \(probeTimeout)") }
         }
         probeTimeout = min(probeTimeout, max(checkInterval, 0.2))
     }
