@@ -23,6 +23,9 @@ public final class BlockExecutor: Sendable {
         var suspectUntil: ContinuousClock.Instant?
         /// Being scaled down: no new requests; the ones in flight finish.
         var draining = false
+        /// Why the instance reports itself unhealthy in its `Health` answer (e.g. the system it links to is
+        /// unreachable): no requests go to it until it reports healthy again.
+        var unhealthy: String?
         var stats = RequestStats()
     }
 
@@ -122,6 +125,23 @@ public final class BlockExecutor: Sendable {
         }
         connection?.close()
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+    }
+
+    /// The stability checker's verdict on an instance that answers `Health`: `reason` takes it out of
+    /// rotation, `nil` puts it back. Returns whether that changed anything.
+    @discardableResult
+    public func setUnhealthy(_ instanceId: String, reason: String?) -> Bool {
+        let (changed, woken) = state.withLock { state -> (Bool, [Waiter]) in
+            guard state.slots[instanceId] != nil, (state.slots[instanceId]!.unhealthy == nil) != (reason == nil) else { return (false, []) }
+            state.slots[instanceId]!.unhealthy = reason
+            if reason != nil { state.balancer.instanceLeft(instanceId) }
+            // Requests queued for it pick again; a healthy instance may take queued requests.
+            let woken = reason == nil ? state.waiters : state.waiters.filter { $0.target == instanceId }
+            state.waiters.removeAll { reason == nil || $0.target == instanceId }
+            return (true, woken)
+        }
+        for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+        return changed
     }
 
     /// The block is being removed: every queued request fails with `reason`, new ones too.
@@ -291,14 +311,22 @@ public final class BlockExecutor: Sendable {
         var candidates: [Candidate] = []
         var suspects: [Candidate] = []
         candidates.reserveCapacity(state.order.count)
+        var unhealthy: [(String, String)] = []
         for id in state.order where !excluding.contains(id) {
             guard let slot = state.slots[id], !slot.draining else { continue }
+            if let reason = slot.unhealthy {
+                unhealthy.append((id, reason))
+                continue
+            }
             let candidate = Candidate(instanceId: id, inFlight: slot.inFlight, hasCapacity: slot.inFlight < limit)
             if let until = slot.suspectUntil, until > now { suspects.append(candidate) } else { candidates.append(candidate) }
         }
         // Suspected instances are used only when nothing else is left.
         if candidates.isEmpty { candidates = suspects }
         guard !candidates.isEmpty else {
+            if let (id, reason) = unhealthy.first {
+                return .fail(InferenceError(.unavailable, "block \(blockId) has no healthy instance: \(unhealthy.count == 1 ? "its instance" : "all \(unhealthy.count) instances") report unhealthy (\(id): \(reason))"))
+            }
             return .fail(InferenceError(.unavailable, "block \(blockId) has no healthy instance"))
         }
         let chosen = state.balancer.pick(session: session, from: candidates)
@@ -420,7 +448,9 @@ public final class BlockExecutor: Sendable {
     public var snapshot: [String: String] {
         state.withLock { state in
             var summary = state.balancer.summary
-            summary["instances"] = state.order.map { "\($0)(\(state.slots[$0]?.inFlight ?? 0) in flight)" }.joined(separator: ", ")
+            summary["instances"] = state.order.map {
+                "\($0)(\(state.slots[$0]?.inFlight ?? 0) in flight" + (state.slots[$0]?.unhealthy != nil ? ", unhealthy)" : ")")
+            }.joined(separator: ", ")
             summary["queued"] = "\(state.waiters.count)"
             summary["served"] = "\(state.served)"
             summary["retried"] = "\(state.retried)"

@@ -33,6 +33,12 @@ public final class Executors: Sendable {
         try executor(for: blockId)?.instanceReady(instanceId, address: address)
     }
 
+    /// Takes an instance that reports itself unhealthy out of rotation (`reason`), or puts it back (`nil`).
+    @discardableResult
+    public func setUnhealthy(blockId: String, instanceId: String, reason: String?) -> Bool {
+        executor(for: blockId)?.setUnhealthy(instanceId, reason: reason) ?? false
+    }
+
     public func instanceGone(blockId: String, instanceId: String) {
         executor(for: blockId)?.instanceGone(instanceId)
     }

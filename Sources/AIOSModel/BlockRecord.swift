@@ -4,6 +4,8 @@ import Foundation
 public enum BlockPhase: String, Sendable, Codable, CaseIterable {
     case pending = "Pending"
     case placing = "Placing"
+    /// Placed; a third-party component's init program is deploying the system its instances link to.
+    case initializing = "Initializing"
     case starting = "Starting"
     case ready = "Ready"
     case degraded = "Degraded"

@@ -87,18 +87,19 @@ public struct ComponentSpec: Sendable, Equatable {
                 reader.fail(path / "componentMode", "unknown mode \"\(mode)\"; expected aios, third_party or third-party")
             }
         }
+        let mode = info["componentMode"]?.stringValue ?? "aios"
         if let initContainer = reader.object(info, "initContainer", at: path) {
             var normalised = initContainer
-            let image = reader.string(initContainer, "image", at: path / "initContainer")
-            let containerImage = reader.string(initContainer, "containerImage", at: path / "initContainer")
-            if let image, let containerImage, image != containerImage {
-                reader.fail(path / "initContainer" / "image", "differs from initContainer.containerImage; give one")
-            }
-            if let chosen = image ?? containerImage {
-                normalised["image"] = .string(chosen)
-                normalised["containerImage"] = .string(chosen)
+            if let spec = InitContainerSpec.read(initContainer, at: path / "initContainer", reader: &reader), let image = spec.image {
+                normalised["image"] = .string(image)
+                normalised["containerImage"] = .string(image)
             }
             info["initContainer"] = .object(normalised)
+            if mode == "aios" {
+                reader.fail(path / "componentMode", "is aios, but an initContainer runs only for third_party components; set componentMode to third_party")
+            }
+        } else if mode == "third_party" {
+            reader.fail(path / "initContainer", "is required for componentMode third_party: the program that deploys the third-party system (\"command\": [...] or \"image\"); a block that links to a system deployed elsewhere is componentMode aios")
         }
         return info
     }

@@ -236,13 +236,19 @@ actor BlockScaler: Service {
         var failures = state.failures.filter { placed.contains($0.key) }
         for record in records {
             guard let reply = replies[record.instanceId] else { continue }
-            guard reply?.status != "healthy" else {
+            if let reply {
+                // It answers: its own verdict decides whether requests go to it. Restarting it would not
+                // help when what it reports on (say, a linked third-party server) is down.
                 failures[record.instanceId] = 0
+                let reason = reply.status == "healthy" ? nil : Self.unhealthyReason(reply)
+                if executors.setUnhealthy(blockId: block.blockId, instanceId: record.instanceId, reason: reason) {
+                    await instances.reportHealth(blockId: block.blockId, instanceId: record.instanceId, unhealthyReason: reason)
+                }
                 continue
             }
             let count = (failures[record.instanceId] ?? 0) + 1
             failures[record.instanceId] = count
-            let what = reply.map { "Health answered \"\($0.status)\"" } ?? "Health did not answer within \(settings.probeTimeout) s"
+            let what = "Health did not answer within \(settings.probeTimeout) s"
             if count >= settings.unhealthyThreshold {
                 failures[record.instanceId] = 0
                 await instances.replace(blockId: block.blockId, instanceId: record.instanceId,
@@ -252,6 +258,16 @@ actor BlockScaler: Service {
             }
         }
         blocks[block.blockId]?.failures = failures
+    }
+
+    /// "Health answered \"unhealthy\": <its error>", from the status and the details' `error` (or the details).
+    static func unhealthyReason(_ reply: Aios_Instance_V1_HealthReply) -> String {
+        var reason = "Health answered \"\(reply.status)\""
+        if !reply.detailsJson.isEmpty, let details = JSONValue.decodeJSON(Data(reply.detailsJson.utf8)) {
+            let detail = details["error"]?.stringValue ?? details.jsonString()
+            reason += ": " + String(detail.prefix(300))
+        }
+        return reason
     }
 
     private func event(_ blockId: String, _ type: String, _ message: String) async {

@@ -25,13 +25,15 @@ public struct ControlPlane: Sendable {
     public let metrics: LiveMetrics
     let placement: PlacementService
     let instances: InstanceManager
+    let thirdParty: ThirdPartyDeployer
     let logger: Logger
 
-    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, logger: Logger) {
+    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, logger: Logger) {
         self.registry = registry
         self.metrics = metrics
         self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger)
         self.instances = instances
+        self.thirdParty = thirdParty
         self.logger = logger
     }
 
@@ -132,9 +134,10 @@ public struct ControlPlane: Sendable {
         }
         logger.info("block created", metadata: ["blockId": "\(block.blockId)", "componentURI": "\(spec.componentURI)"])
 
-        let placed: BlockRecord
+        var placed: BlockRecord
         do {
             placed = try await placement.place(blockId: block.blockId, plan: plan)
+            placed = try await startPlaced(placed, component: component.spec)
         } catch {
             task.status = .failed
             task.result = ["blockId": .string(block.blockId), "error": .string(String(describing: error))]
@@ -142,12 +145,21 @@ public struct ControlPlane: Sendable {
             try? await registry.putTask(task)
             throw error
         }
-        await instances.start(placed)
         task.status = placed.phase == .failed ? .failed : .completed
         task.result = Self.blockResult(placed)
         task.updatedAt = Date()
         try await registry.putTask(task)
         return Outcome(taskId: task.id, result: task.result)
+    }
+
+    /// A placed block's next step: a third-party component's init program first, else its instances.
+    private func startPlaced(_ block: BlockRecord, component: ComponentSpec, afterInterruptedInit: Bool = false) async throws -> BlockRecord {
+        guard block.phase == .starting || block.phase == .initializing else { return block }
+        if let initContainer = InitContainerSpec(component: component) {
+            return try await thirdParty.deploy(block, spec: initContainer, cleanFirst: afterInterruptedInit)
+        }
+        await instances.start(block)
+        return block
     }
 
     static func blockResult(_ block: BlockRecord) -> JSONValue {
@@ -214,6 +226,7 @@ public struct ControlPlane: Sendable {
         let envelope = try SpecEnvelope(document: document)
         var reader = FieldReader()
         let blockId = reader.string(envelope.values, "blockId", at: envelope.valuesPath, required: true)
+        let force = reader.bool(envelope.values, "force", at: envelope.valuesPath) ?? false
         try reader.check()
         let notFound = APIError(.notFound, "block \"\(blockId ?? "")\" does not exist",
                                 fields: [FieldError(path: envelope.valuesPath / "blockId", message: "no such block")])
@@ -230,14 +243,31 @@ public struct ControlPlane: Sendable {
         } catch RegistryError.notFound {
             throw notFound
         }
-        let task = try await finishRemoval(of: block)
+        let task = try await finishRemoval(of: block, force: force)
         return Outcome(taskId: task.id, result: task.result)
     }
 
-    /// Stops a deleting block's instances, then drops its record, events and reservations.
+    /// Stops a deleting block's instances and tears down its third-party system (the init program in mode
+    /// `remove`), then drops its record, events and reservations. When the teardown fails the block stays
+    /// `Deleting` with the reason, and removing it again retries (`force` deletes it regardless).
     @discardableResult
-    func finishRemoval(of block: BlockRecord) async throws -> TaskRecord {
+    func finishRemoval(of block: BlockRecord, force: Bool = false) async throws -> TaskRecord {
         await instances.stop(blockId: block.blockId)
+        if let component = try await registry.component(uri: block.componentURI.description),
+           let initContainer = InitContainerSpec(component: component.spec) {
+            do {
+                try await thirdParty.teardown(block, spec: initContainer, force: force)
+            } catch let failure as ThirdPartyDeployer.TeardownFailure {
+                let reason = "\(failure.description); the block is kept: fix the cause and remove it again, or remove it with \"force\": true to delete it without cleanup"
+                _ = try? await registry.transition(blockId: block.blockId) { block, _ in
+                    var block = block
+                    block.reason = reason
+                    return BlockTransition(block: block, events: [BlockEvent(type: "RemovalBlocked", message: reason)])
+                }
+                throw APIError(.conflict, "block \"\(block.blockId)\" was not removed: \(reason)",
+                               fields: [FieldError(path: "blockId", message: "its third-party system could not be torn down")])
+            }
+        }
         let task = TaskRecord(action: "removeBlock", subject: block.blockId, status: .completed,
                               result: ["blockId": .string(block.blockId), "removed": true])
         try await registry.deleteBlock(id: block.blockId, task: task)
@@ -255,13 +285,27 @@ public struct ControlPlane: Sendable {
             switch block.phase {
             case .deleting:
                 logger.notice("finishing interrupted removal", metadata: ["blockId": "\(block.blockId)"])
-                try await finishRemoval(of: block)
+                do {
+                    try await finishRemoval(of: block)
+                } catch let error as APIError {
+                    logger.error("cannot finish the removal; the block stays Deleting", metadata: ["blockId": "\(block.blockId)", "error": "\(error.message)"])
+                }
+            case .initializing:
+                logger.notice("resuming interrupted init program: cleaning up, then deploying again", metadata: ["blockId": "\(block.blockId)"])
+                if let component = try await registry.component(uri: block.componentURI.description) {
+                    _ = try await startPlaced(block, component: component.spec, afterInterruptedInit: true)
+                }
             case .pending, .placing:
                 logger.notice("resuming interrupted placement", metadata: ["blockId": "\(block.blockId)"])
                 do {
                     let plan = try await placement.plan(blockId: block.blockId, instances: block.desiredInstances, values: block.spec,
                                                         valuesPath: .root, resolved: block.resolved)
-                    await instances.start(try await placement.place(blockId: block.blockId, plan: plan))
+                    let placed = try await placement.place(blockId: block.blockId, plan: plan)
+                    if let component = try await registry.component(uri: block.componentURI.description) {
+                        _ = try await startPlaced(placed, component: component.spec)
+                    } else {
+                        await instances.start(placed)  // records that the component is missing
+                    }
                 } catch let error as APIError {
                     _ = try await registry.transition(blockId: block.blockId) { block, _ in
                         var block = block

@@ -58,7 +58,11 @@ public struct EmbeddedPlatform: Sendable {
             registry: registry, executors: executors,
             configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
             logger: logger)
-        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, logger: logger)
+        let thirdParty = ThirdPartyDeployer(
+            registry: registry, instances: instances,
+            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
+            logger: logger)
+        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty, logger: logger)
         let sampler = ProcessSampler()
         let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
                                  sampler: sampler, metrics: metrics, logger: logger)

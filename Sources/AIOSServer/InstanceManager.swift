@@ -229,6 +229,20 @@ actor InstanceManager {
         }
     }
 
+    /// The stability checker's verdict on a running instance that answers `Health`: `unhealthyReason` when it
+    /// reports itself unhealthy (it gets no requests), `nil` when it reports healthy again.
+    func reportHealth(blockId: String, instanceId: String, unhealthyReason: String?) async {
+        let event = unhealthyReason.map { BlockEvent(type: "InstanceUnhealthy", message: "\(instanceId): \($0); no requests go to it until it reports healthy") }
+            ?? BlockEvent(type: "InstanceHealthy", message: "\(instanceId) reports healthy again; requests go to it")
+        await record(blockId, event: event) { _, instances in
+            instances.update(instanceId) {
+                guard $0.phase == .running else { return }
+                $0.healthy = unhealthyReason == nil
+                $0.message = unhealthyReason
+            }
+        }
+    }
+
     // MARK: Events
 
     private func handle(_ event: InstanceEvent, blockId: String, instanceId: String) async {
@@ -331,11 +345,7 @@ actor InstanceManager {
         let clusterId = block.placement.clusterId ?? ""
         let blockFilePath = try writeBlockFile(block, placement: placement)
 
-        var environment = ProcessInfo.processInfo.environment.filter { Self.inheritedVariables.contains($0.key) }
-        if let venv = configuration.pythonVirtualEnv {
-            environment["PATH"] = "\(venv)/bin:" + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
-            environment["VIRTUAL_ENV"] = venv
-        }
+        var environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
         environment.merge(runtime.environment) { _, component in component }
         let gpus = placement.gpus.joined(separator: ",")
         environment.merge([
@@ -381,9 +391,6 @@ actor InstanceManager {
             logger.error("cannot rewrite the block's instance files", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
         }
     }
-
-    /// What instances inherit from `aios up`'s environment.
-    static let inheritedVariables: Set<String> = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]
 }
 
 extension Array where Element == InstanceRecord {

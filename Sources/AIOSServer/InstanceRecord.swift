@@ -84,6 +84,7 @@ extension BlockRecord {
         } else if phase == .ready || phase == .degraded {
             phase = .degraded
             reason = "\(healthy) of \(minInstances) required instances healthy"
+                + (instances.first { !$0.healthy && $0.phase == .running && $0.message != nil }.map { "; \($0.instanceId): \($0.message ?? "")" } ?? "")
         } else {
             phase = .starting
             reason = nil

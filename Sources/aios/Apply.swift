@@ -80,15 +80,26 @@ struct Apply: AsyncParsableCommand {
         return .success(kind)
     }
 
-    /// The component with a relative `runtime.cwd` (or none) made absolute against the spec file's directory.
+    /// The component with a relative `runtime.cwd` and `containerRegistryInfo.initContainer.cwd` (or none, when
+    /// the section gives a command) made absolute against the spec file's directory.
     static func resolvingRuntimeDirectory(_ document: JSONValue, against directory: URL) -> JSONValue {
+        func absolute(_ section: [String: JSONValue]) -> [String: JSONValue] {
+            let cwd = section["cwd"]?.stringValue ?? "."
+            guard !cwd.hasPrefix("/") else { return section }
+            var section = section
+            section["cwd"] = .string(directory.appendingPathComponent(cwd).standardizedFileURL.path)
+            return section
+        }
         func resolve(_ values: [String: JSONValue]) -> [String: JSONValue] {
-            guard var runtime = values["runtime"]?.objectValue else { return values }
-            let cwd = runtime["cwd"]?.stringValue ?? "."
-            guard !cwd.hasPrefix("/") else { return values }
-            runtime["cwd"] = .string(directory.appendingPathComponent(cwd).standardizedFileURL.path)
             var values = values
-            values["runtime"] = .object(runtime)
+            if let runtime = values["runtime"]?.objectValue {
+                values["runtime"] = .object(absolute(runtime))
+            }
+            if var registryInfo = values["containerRegistryInfo"]?.objectValue,
+               let initContainer = registryInfo["initContainer"]?.objectValue, initContainer["command"] != nil {
+                registryInfo["initContainer"] = .object(absolute(initContainer))
+                values["containerRegistryInfo"] = .object(registryInfo)
+            }
             return values
         }
         guard case .object(var root) = document else { return document }

@@ -14,7 +14,7 @@ Source-compatible with AIOS (AIGr.id) block code::
 """
 
 from .context import BlockEvents, Context, SessionsManager
-from .errors import RpcAbort
+from .errors import BlockError, InvalidArgument, RpcAbort, Unavailable
 from .proto.aios_packet_pb2 import AIOSPacket, FileInfo
 from .results import OnDataResult, PreProcessResult
 from .server import Block, ConfigError
@@ -26,10 +26,12 @@ __all__ = [
     "AIOSPacket",
     "Batcher",
     "Block",
+    "BlockError",
     "BlockEvents",
     "ConfigError",
     "Context",
     "FileInfo",
+    "InvalidArgument",
     "Muxer",
     "MuxerInputError",
     "OnDataResult",
@@ -37,5 +39,6 @@ __all__ = [
     "RpcAbort",
     "SessionsManager",
     "TimeBasedBatcher",
+    "Unavailable",
     "__version__",
 ]

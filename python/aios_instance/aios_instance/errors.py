@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import traceback
 from typing import Any
 
 import grpc
 
-__all__ = ["RpcAbort", "describe_error", "raised_message", "failed_message"]
+__all__ = [
+    "BlockError",
+    "InvalidArgument",
+    "RpcAbort",
+    "Unavailable",
+    "describe_error",
+    "failed_message",
+    "raised_message",
+]
+
+log = logging.getLogger("aios_instance")
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))
 _MAX_ERROR_CHARS = 2000
@@ -23,6 +34,51 @@ class RpcAbort(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class BlockError(Exception):
+    """Raise from block code to end the call with a chosen gRPC status instead of ``INTERNAL``.
+
+    ``on_preprocess``, ``on_data`` (also while a returned generator is being iterated), ``management`` and
+    ``on_update`` may raise it; the call ends with ``code`` and exactly ``message`` (truncated to 2000
+    characters), without the ``"<method> raised ..."`` prefix and traceback summary other exceptions get::
+
+        raise BlockError(grpc.StatusCode.FAILED_PRECONDITION, "load a model first")
+
+    The subclasses :class:`Unavailable` and :class:`InvalidArgument` cover the common cases.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        if not isinstance(code, grpc.StatusCode):
+            raise TypeError(f"BlockError code must be a grpc.StatusCode, got {type(code).__name__}")
+        if code == grpc.StatusCode.OK:
+            raise ValueError("BlockError code must be an error status, not OK")
+        super().__init__(message)
+        self.code = code
+        self.message = str(message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code.name}, {self.message!r})"
+
+
+class Unavailable(BlockError):
+    """``UNAVAILABLE``: a backend the block depends on cannot be reached right now (the call may be retried)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.UNAVAILABLE, message)
+
+
+class InvalidArgument(BlockError):
+    """``INVALID_ARGUMENT``: the caller's input is wrong (retrying the same input will fail again)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def block_error_abort(method: str, exc: BlockError) -> RpcAbort:
+    """The ``RpcAbort`` a ``BlockError`` raised by user ``method`` ends the call with."""
+    log.debug("%s raised %s (%s): %s", method, type(exc).__name__, exc.code.name, exc.message)
+    return RpcAbort(exc.code, _truncate(exc.message))
 
 
 def _truncate(text: str) -> str:

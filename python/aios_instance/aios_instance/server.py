@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 import grpc
 
 from .context import Context
-from .errors import RpcAbort, describe_error, failed_message, raised_message
+from .errors import BlockError, RpcAbort, block_error_abort, describe_error, failed_message, raised_message
 from .proto import aios_instance_pb2 as pb
 from .proto import aios_instance_pb2_grpc as pb_grpc
 from .proto.aios_packet_pb2 import AIOSPacket
@@ -153,6 +153,8 @@ class _Pipeline:
     def _call(method: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BlockError as e:
+            raise block_error_abort(method, e) from None
         except Exception as e:
             log.exception("%s raised", method)
             raise RpcAbort(StatusCode.INTERNAL, raised_message(method, e)) from None
@@ -246,6 +248,8 @@ class _Pipeline:
                             chunk = next(iterator)
                         except StopIteration:
                             break
+                        except BlockError as e:
+                            raise block_error_abort("on_data", e) from None
                         except Exception as e:
                             log.exception("on_data stream raised")
                             raise RpcAbort(StatusCode.INTERNAL, raised_message("on_data", e)) from None
@@ -325,6 +329,10 @@ class _Pipeline:
                 try:
                     result = fn(params)
                     ok, value = _split_result(result)
+                except BlockError as e:
+                    target.clear()
+                    target.update(before)
+                    raise block_error_abort("on_update", e) from None
                 except Exception as e:
                     log.exception("on_update raised")
                     target.clear()

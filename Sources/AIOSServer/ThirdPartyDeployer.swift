@@ -1,0 +1,247 @@
+import AIOSModel
+import AIOSRuntime
+import AIOSStore
+import Foundation
+import Logging
+
+/// Deploys and tears down the third-party systems of `third_party` components with their init programs
+/// (AIOS's init containers, run here as processes).
+///
+/// After placement the block is `Initializing` while the program runs in mode `create`; each stage it
+/// reports becomes a block event; what its `finish` returns is stored as `blockInitData.initContainer`, and
+/// only then do the instances start (and read it). A failed or timed-out `create` runs the program in mode
+/// `remove` to clean up, releases the block's reservations and turns it `Failed` with the program's message.
+/// On removal the program runs in mode `remove` before the block is deleted; a running `create` is stopped
+/// first.
+actor ThirdPartyDeployer {
+    struct Configuration: Sendable {
+        var dataDirectory: URL
+        var pythonVirtualEnv: String?
+        /// Seconds between SIGTERM and SIGKILL when a run is stopped.
+        var grace: Double = 5
+    }
+
+    /// The init program failed in mode `remove`: the block is kept so nothing is left undeployed unknowingly.
+    struct TeardownFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let registry: any Registry
+    private let instances: InstanceManager
+    private let configuration: Configuration
+    private let logger: Logger
+    /// Running `create` runs (and the instance start after them), by block.
+    private var deployments: [String: Task<Void, Never>] = [:]
+
+    init(registry: any Registry, instances: InstanceManager, configuration: Configuration, logger: Logger) {
+        self.registry = registry
+        self.instances = instances
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: Deploy
+
+    /// Moves the placed block to `Initializing` and starts its init program in mode `create`; returns the
+    /// block as stored. With `cleanFirst` (a `create` that a restart of `aios up` interrupted) the program
+    /// runs in mode `remove` before.
+    func deploy(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool = false) async throws -> BlockRecord {
+        guard spec.command != nil else {
+            let reason = "the init container runs the OCI image \(spec.image ?? "?"), and this platform has no OCI runtime yet; give initContainer a process \"command\""
+            return try await fail(block.blockId, reason: reason, type: "InitFailed")
+        }
+        let log = logFile(block.blockId).path
+        let initializing = try await registry.transition(blockId: block.blockId) { block, _ in
+            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
+            var block = block
+            block.phase = .initializing
+            block.reason = "the init program is deploying the third-party system"
+            return BlockTransition(block: block, events: [BlockEvent(
+                type: "InitStarted",
+                message: "running the init program (create): \(spec.command?.joined(separator: " ") ?? ""); its log: \(log)")])
+        }.block
+        let blockId = block.blockId
+        deployments[blockId] = Task { await self.runCreate(initializing, spec: spec, cleanFirst: cleanFirst) }
+        return initializing
+    }
+
+    private func runCreate(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool) async {
+        let blockId = block.blockId
+        defer { deployments[blockId] = nil }
+        if cleanFirst {
+            _ = await run(.remove, block: block, spec: spec, createResult: nil)
+        }
+        let outcome = await run(.create, block: block, spec: spec, createResult: nil)
+        if let failure = outcome.failure {
+            logger.error("init program failed; cleaning up", metadata: ["blockId": "\(blockId)", "failure": "\(failure)"])
+            if outcome.ending == .cancelled { return }  // the removal that stopped it cleans up
+            let cleanup = await run(.remove, block: block, spec: spec, createResult: nil)
+            let cleaned = cleanup.failure.map { "; its cleanup (mode remove) failed too: \($0)" } ?? "; its cleanup (mode remove) ran"
+            _ = try? await fail(blockId, reason: "the init program failed (create): \(failure)\(cleaned)", type: "InitFailed")
+            return
+        }
+        let result = outcome.finishPayload ?? .null
+        let started: BlockRecord
+        do {
+            started = try await registry.transition(blockId: blockId) { block, _ in
+                guard block.phase == .initializing else { throw RegistryError.notFound(kind: "block", id: blockId) }
+                var block = block
+                block.resolved.blockInitData["initContainer"] = result
+                block.phase = .starting
+                block.reason = nil
+                return BlockTransition(block: block, events: [BlockEvent(
+                    type: "InitCompleted", message: "the third-party system is deployed; blockInitData.initContainer = \(result.jsonString())")])
+            }.block
+        } catch {
+            // Removed meanwhile: its removal runs the program in mode remove.
+            return
+        }
+        logger.info("third-party system deployed", metadata: ["blockId": "\(blockId)", "result": "\(result.jsonString())"])
+        await instances.start(started)
+    }
+
+    // MARK: Teardown
+
+    /// Stops a running `create`, then runs the program in mode `remove` when a `create` ever ran for the
+    /// block. Throws when `remove` fails (unless `force`), so the caller keeps the block.
+    func teardown(_ block: BlockRecord, spec: InitContainerSpec, force: Bool) async throws {
+        if let running = deployments[block.blockId] {
+            running.cancel()
+            await running.value
+        }
+        guard spec.command != nil, FileManager.default.fileExists(atPath: stateDirectory(block.blockId).path) else { return }
+        let outcome = await run(.remove, block: block, spec: spec, createResult: block.resolved.blockInitData["initContainer"])
+        if let failure = outcome.failure {
+            guard force else { throw TeardownFailure(description: "the init program failed (remove): \(failure)") }
+            logger.warning("init program failed in mode remove; removing the block anyway (force)", metadata: [
+                "blockId": "\(block.blockId)", "failure": "\(failure)",
+            ])
+        }
+        try? FileManager.default.removeItem(at: stateDirectory(block.blockId))
+    }
+
+    // MARK: Running the program
+
+    enum Mode: String {
+        case create
+        case remove
+    }
+
+    private func run(_ mode: Mode, block: BlockRecord, spec: InitContainerSpec, createResult: JSONValue?) async -> InitRunOutcome {
+        let blockId = block.blockId
+        let logPath = logFile(blockId)
+        let state = stateDirectory(blockId)
+        let environment: [String: String]
+        do {
+            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: logPath.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: logPath.path) { _ = FileManager.default.createFile(atPath: logPath.path, contents: nil) }
+            environment = try await self.environment(mode, block: block, spec: spec, createResult: createResult)
+        } catch {
+            let outcome = InitRunOutcome(ending: .notStarted("cannot prepare its files: \(error)"), stages: [])
+            await event(blockId, "InitFailed", "\(mode.rawValue): \(outcome.failure ?? "")")
+            return outcome
+        }
+        logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)"])
+        let registry = self.registry, logger = self.logger
+        let outcome = await InitProgramRunner.run(
+            command: spec.command ?? [], cwd: spec.cwd, environment: environment, logPath: logPath.path,
+            timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace
+        ) { report in
+            let message = "\(mode.rawValue): \(report.stage) " + (report.ok ? "ok" : "failed: \(report.message)")
+            logger.info("init stage", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "stage": "\(report.stage)", "ok": "\(report.ok)"])
+            await Self.event(registry: registry, logger: logger, blockId, "InitStage", message)
+        }
+        if mode == .remove {
+            await event(blockId, outcome.succeeded ? "InitRemoved" : "InitFailed",
+                        outcome.failure.map { "remove: \($0)" } ?? "remove: the third-party system is torn down")
+        }
+        return outcome
+    }
+
+    /// The init program's environment: the contract of `python/aios_init`, plus the variables AIOS's SDK read.
+    private func environment(_ mode: Mode, block: BlockRecord, spec: InitContainerSpec, createResult: JSONValue?) async throws -> [String: String] {
+        let clusterId = block.placement.clusterId ?? ""
+        let cluster = try await registry.cluster(id: clusterId)
+        let first = block.placement.instances.first
+        let allocation: JSONValue = [
+            "clusterId": .string(clusterId), "nodeId": .string(first?.nodeId ?? ""),
+            "gpus": .array((first?.gpus ?? []).map(JSONValue.string)),
+            "instances": .array(block.placement.instances.map {
+                ["instanceId": .string($0.instanceId), "nodeId": .string($0.nodeId), "gpus": .array($0.gpus.map(JSONValue.string))]
+            }),
+        ]
+        var blockInitData = block.resolved.blockInitData
+        blockInitData["initContainer"] = nil
+        let blockFile: JSONValue = [
+            "blockId": .string(block.blockId), "componentURI": .string(block.componentURI.description),
+            "blockInitData": .object(blockInitData), "initSettings": .object(block.resolved.initSettings),
+            "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
+            "allocation": allocation, "cluster": cluster?.assembled ?? .null,
+            "simulated": .bool(clusterId != ControlPlane.localClusterId),
+        ]
+        let blockFilePath = stateDirectory(block.blockId).deletingLastPathComponent().appendingPathComponent("block.json")
+        try blockFile.jsonData(pretty: true).write(to: blockFilePath, options: .atomic)
+
+        var environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
+        environment.merge(spec.environment) { _, component in component }
+        let gpus = (first?.gpus ?? []).joined(separator: ",")
+        environment.merge([
+            "AIOS_INIT_MODE": mode.rawValue,
+            "AIOS_BLOCK_ID": block.blockId,
+            "AIOS_CLUSTER_ID": clusterId,
+            "AIOS_BLOCK_FILE": blockFilePath.path,
+            "AIOS_INIT_STATE_DIR": stateDirectory(block.blockId).path,
+            "CUDA_VISIBLE_DEVICES": gpus,
+            "NVIDIA_VISIBLE_DEVICES": gpus.isEmpty ? "void" : gpus,
+            // AIOS's init-container SDK read these.
+            "BLOCK_ID": block.blockId,
+            "CLUSTER_ID": clusterId,
+            "OPERATING_MODE": mode.rawValue,
+            "ALLOCATION_DATA": (["data": allocation] as JSONValue).jsonString(),
+        ]) { _, aios in aios }
+        if mode == .remove, let createResult, createResult != .null {
+            environment["AIOS_INIT_RESULT"] = createResult.jsonString()
+        }
+        return environment
+    }
+
+    // MARK: Files and records
+
+    /// Kept between the `create` and the `remove` run of a block; it exists once a `create` was started.
+    private func stateDirectory(_ blockId: String) -> URL {
+        configuration.dataDirectory.appendingPathComponent("init/\(blockId)/state")
+    }
+
+    func logFile(_ blockId: String) -> URL {
+        configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/init.log")
+    }
+
+    private func fail(_ blockId: String, reason: String, type: String) async throws -> BlockRecord {
+        try await registry.transition(blockId: blockId) { block, _ in
+            guard block.phase != .deleting else { return BlockTransition(block: block, events: []) }
+            var block = block
+            let released = block.placement.instances.map(\.instanceId)
+            block.phase = .failed
+            block.reason = reason
+            block.placement.instances = []
+            return BlockTransition(block: block, events: [BlockEvent(type: type, message: reason)], releasedInstances: released)
+        }.block
+    }
+
+    private func event(_ blockId: String, _ type: String, _ message: String) async {
+        await Self.event(registry: registry, logger: logger, blockId, type, message)
+    }
+
+    private static func event(registry: any Registry, logger: Logger, _ blockId: String, _ type: String, _ message: String) async {
+        do {
+            _ = try await registry.transition(blockId: blockId) { block, _ in
+                BlockTransition(block: block, events: [BlockEvent(type: type, message: message)])
+            }
+        } catch RegistryError.notFound {
+            // Deleted meanwhile.
+        } catch {
+            logger.error("cannot record a block event", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+        }
+    }
+}
