@@ -32,6 +32,48 @@ enum Fixtures {
         "runtime": ["type": "process", "command": [.string(PlatformProcess.echoExecutable)], "cwd": "/"],
     ]
 
+    /// An example's `component.json` with relative working directories made absolute, as `aios apply -f` does.
+    static func exampleComponent(_ example: String) throws -> JSONValue {
+        let directory = PlatformProcess.repositoryRoot.appendingPathComponent("examples/\(example)")
+        let data = try Data(contentsOf: directory.appendingPathComponent("component.json"))
+        guard let document = JSONValue.decodeJSON(data) else { throw FixtureError(description: "examples/\(example)/component.json is not JSON") }
+        return withSpecValues(document) { values in
+            func absolute(_ section: JSONValue?) -> JSONValue? {
+                guard var object = section?.objectValue else { return section }
+                let cwd = object["cwd"]?.stringValue ?? "."
+                if !cwd.hasPrefix("/") { object["cwd"] = .string(directory.appendingPathComponent(cwd).standardizedFileURL.path) }
+                return .object(object)
+            }
+            if values["runtime"] != nil { values["runtime"] = absolute(values["runtime"]) }
+            if var info = values["containerRegistryInfo"]?.objectValue, info["initContainer"]?["command"] != nil {
+                info["initContainer"] = absolute(info["initContainer"])
+                values["containerRegistryInfo"] = .object(info)
+            }
+        }
+    }
+
+    /// An example's `block.json`, with `change` applied to its spec values.
+    static func exampleBlock(_ example: String, _ change: (inout [String: JSONValue]) -> Void = { _ in }) throws -> JSONValue {
+        let url = PlatformProcess.repositoryRoot.appendingPathComponent("examples/\(example)/block.json")
+        guard let document = JSONValue.decodeJSON(try Data(contentsOf: url)) else { throw FixtureError(description: "\(url.path) is not JSON") }
+        return withSpecValues(document, change)
+    }
+
+    /// `document` with `change` applied to `body.spec.values`.
+    static func withSpecValues(_ document: JSONValue, _ change: (inout [String: JSONValue]) -> Void) -> JSONValue {
+        guard var root = document.objectValue, var body = root["body"]?.objectValue, var spec = body["spec"]?.objectValue,
+              var values = spec["values"]?.objectValue else { return document }
+        change(&values)
+        spec["values"] = .object(values)
+        body["spec"] = .object(spec)
+        root["body"] = .object(body)
+        return .object(root)
+    }
+
+    struct FixtureError: Error, CustomStringConvertible {
+        var description: String
+    }
+
     static func envelope(_ values: JSONValue, head: String = "header") -> JSONValue {
         [.init(stringLiteral: head): ["templateUri": "Parser/V1", "parameters": [:]], "body": ["spec": ["values": values]]]
     }

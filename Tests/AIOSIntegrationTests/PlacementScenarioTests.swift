@@ -70,8 +70,7 @@ final class PlacementScenarioTests: XCTestCase {
         try await post("/api/nodeMetrics", Fixtures.nodeMetrics(cluster: "cpu-only", node: "c-1", load15m: 0.01))
 
         for example in ["mistral7b", "yolov5-block", "vllm-chat"] {
-            let component = try Data(contentsOf: PlatformProcess.repositoryRoot.appendingPathComponent("examples/\(example)/component.json"))
-            try await post("/api/addComponent", try XCTUnwrap(JSONValue.decodeJSON(component)))
+            try await post("/api/addComponent", try Fixtures.exampleComponent(example))
         }
     }
 

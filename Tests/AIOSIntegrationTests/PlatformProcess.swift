@@ -155,19 +155,24 @@ struct PlatformError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Collects stdout until the `aios ready: URL` line appears.
-private final class ReadyLine: @unchecked Sendable {
+/// Collects stdout until the line `PREFIX URL` (by default `aios ready: URL`) appears.
+final class ReadyLine: @unchecked Sendable {
+    private let prefix: String
     private let condition = NSCondition()
     private var buffer = ""
     private var url: String?
     private(set) var grpcAddress: String?
     private var finished = false
 
+    init(prefix: String = "aios ready: ") {
+        self.prefix = prefix
+    }
+
     func append(_ data: Data) {
         condition.lock()
         buffer += String(decoding: data, as: UTF8.self)
-        for line in buffer.split(separator: "\n") where line.hasPrefix("aios ready: ") {
-            url = String(line.dropFirst("aios ready: ".count)).trimmingCharacters(in: .whitespaces)
+        for line in buffer.split(separator: "\n") where line.hasPrefix(prefix) {
+            url = String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
         }
         for line in buffer.split(separator: "\n") where line.hasPrefix("aios gateway: grpc://") {
             grpcAddress = String(line.dropFirst("aios gateway: grpc://".count)).trimmingCharacters(in: .whitespaces)

@@ -131,6 +131,8 @@ class LlamaServerInit:
             model = data.get("model_path")
             if model is not None and (not isinstance(model, str) or not model):
                 raise ConfigError(f"blockInitData.model_path must be a path, got {model!r}")
+            if model is not None and not os.path.isfile(model):
+                raise ConfigError(f"blockInitData.model_path {model!r} is not a file")
             self.options["model"] = model if model is not None else llama_server.model_path()
         except (ConfigError, llama_server.LlamaServerError) as e:
             return False, str(e)

@@ -272,6 +272,29 @@ class OpenAIClient:
         done = False
         finished = False
         try:
+            ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype != "text/event-stream":
+                try:
+                    raw = resp.read(MAX_RESPONSE_BYTES)
+                except (OSError, http.client.HTTPException) as e:
+                    raise self._unreachable("POST", path, e, timeout) from None
+                text = raw.decode("utf-8", "replace")
+                try:
+                    doc = json.loads(text) if ctype == "application/json" else None
+                except ValueError:
+                    doc = None
+                if isinstance(doc, dict) and doc.get("error"):
+                    raise self._reported_error("POST", path, raw)
+                try:
+                    if not isinstance(doc, dict):
+                        raise ValueError("not a completion")
+                    content, reason = _completion_text(doc)
+                except ValueError:
+                    raise self.bad_response("POST", path, f"a response that is not an event stream "
+                                                          f"(Content-Type {ctype or 'none'}): {_excerpt(text)}") from None
+                # The server ignored "stream": hand on its whole completion as one delta.
+                yield {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": reason or "stop"}]}
+                return
             data_lines: List[str] = []
             while not done:
                 try:

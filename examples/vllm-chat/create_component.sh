@@ -1,9 +1,11 @@
 #!/bin/sh
-# Onboards this example's component (AIOS: create_component.sh).
+# Onboards the vllm-chat component (AIOS: create_component.sh). Its process runtime needs an absolute working
+# directory, which `aios apply -f component.json` fills in by itself; with curl, jq puts this directory in.
 # SERVER_URL is host:port of the aios HTTP API, as in the AIOS scripts.
 set -e
 cd "$(dirname "$0")"
 SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
-curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addComponent" \
-  -H 'Content-Type: application/json' -d @component.json
+jq --arg cwd "$PWD" '.body.spec.values.runtime.cwd = $cwd' component.json |
+  curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addComponent" \
+    -H 'Content-Type: application/json' -d @-
 echo
