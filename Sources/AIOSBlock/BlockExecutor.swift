@@ -356,7 +356,7 @@ public final class BlockExecutor: Sendable {
 
     /// Frees a slot; the first request queued for that instance takes it over directly. A finished call
     /// (`took`) counts in the instance's and the block's request stats.
-    private func release(_ instanceId: String, took: Duration? = nil, failed: Bool = false) {
+    func release(_ instanceId: String, took: Duration? = nil, failed: Bool = false) {
         let now = Date().timeIntervalSince1970
         let handOff = state.withLock { state -> (Waiter, InstanceConnection)? in
             if let took {

@@ -52,6 +52,7 @@ DEFAULT_READY_TIMEOUT_S = 120.0
 #: Fixed sampling seed: with temperature 0 the replies are reproducible.
 SEED = 42
 LOG_TAIL_LINES = 20
+LOG_TAIL_LINE_CHARS = 300
 
 
 class LlamaServerError(RuntimeError):
@@ -199,7 +200,9 @@ def log_tail(path: Optional[str], lines: int = LOG_TAIL_LINES) -> str:
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [line if len(line) <= LOG_TAIL_LINE_CHARS else line[: LOG_TAIL_LINE_CHARS - 3] + "..."
+            for line in text.splitlines()[-lines:]]
+    return "\n".join(kept)
 
 
 @dataclass
@@ -296,7 +299,7 @@ def start(host: str = "127.0.0.1", port: int = 0, log_path: Optional[str] = None
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True, close_fds=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
         )
     url = f"http://{connect_host(host)}:{port}"
     return ServerHandle(process=proc, pid=proc.pid, start_time=process_start_time(proc.pid), host=host, port=port,

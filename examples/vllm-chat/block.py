@@ -140,15 +140,17 @@ class OpenAIClient:
     def __init__(self, base_url: str, api_key: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         url = base_url.strip().rstrip("/")
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        host = parts.hostname
+        if parts.scheme not in ("http", "https") or not host:
             raise ValueError(f"server URL must be http(s)://host[:port][/path], got {base_url!r}")
+        port = parts.port  # ValueError for a port that is not a number
         path = parts.path.rstrip("/")
         if path.endswith("/v1"):  # "http://host:8000/v1" is the usual OpenAI base URL: the paths add /v1
             path = path[: -len("/v1")]
         self.url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
+        self._host: str = host
+        self._port: Optional[int] = port
         self._prefix = path
         self.api_key = api_key or None
         self.timeout_s = timeout_s
@@ -163,7 +165,7 @@ class OpenAIClient:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def _unreachable(self, method: str, path: str, exc: BaseException, timeout: float) -> Unavailable:
+    def _unreachable(self, method: str, path: str, exc: BaseException, timeout: float) -> BlockError:
         if isinstance(exc, (socket.timeout, TimeoutError)):
             why = f"timed out after {timeout:g} s"
         elif isinstance(exc, socket.gaierror):

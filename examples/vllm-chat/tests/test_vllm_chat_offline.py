@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from aios_instance import Context
-from conftest import VLLMChatBlock, block_doc, llama_server
+from vllm_chat_helpers import VLLMChatBlock, block_doc, llama_server
 from helpers import outputs
 
 
