@@ -119,7 +119,12 @@ struct HTTPAPI: Sendable {
             let wanted = request.uri.queryParameters.get("instance")
             let offset = request.uri.queryParameters.get("offset", as: Int.self).map { max(0, $0) }
             let tail = max(0, min(request.uri.queryParameters.get("tail", as: Int.self) ?? 100, 100_000))
-            let records = block.instances.filter { wanted == nil || $0["instanceId"]?.stringValue == wanted }
+            var records = block.instances.filter { wanted == nil || $0["instanceId"]?.stringValue == wanted }
+            // A third-party block's init program logs as instance "init".
+            let initLog = controlPlane.thirdParty.logFile(id).path
+            if wanted == nil || wanted == "init", FileManager.default.fileExists(atPath: initLog) {
+                records.insert(["instanceId": "init", "logPath": .string(initLog)], at: 0)
+            }
             if let wanted, records.isEmpty {
                 throw APIError(.notFound, "block \"\(id)\" has no instance \"\(wanted)\"")
             }

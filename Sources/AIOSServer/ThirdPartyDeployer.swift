@@ -209,11 +209,11 @@ actor ThirdPartyDeployer {
     // MARK: Files and records
 
     /// Kept between the `create` and the `remove` run of a block; it exists once a `create` was started.
-    private func stateDirectory(_ blockId: String) -> URL {
+    private nonisolated func stateDirectory(_ blockId: String) -> URL {
         configuration.dataDirectory.appendingPathComponent("init/\(blockId)/state")
     }
 
-    func logFile(_ blockId: String) -> URL {
+    nonisolated func logFile(_ blockId: String) -> URL {
         configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/init.log")
     }
 

@@ -119,6 +119,8 @@ final class ThirdPartyTests: XCTestCase {
         for stage in ["create: begin ok", "create: main ok", "create: finish ok"] {
             XCTAssertTrue(messages.contains(stage), "stage \(stage) is an event: \(messages)")
         }
+        let logs = try await platform.get("/api/blocks/smollm2-chat/logs?instance=init").body
+        XCTAssertTrue(logs.arrayValue?.first?["text"]?.stringValue?.contains("AIOS_INIT_STAGE") ?? false, "the init program's log: \(logs)")
         let result = try XCTUnwrap(ready["resolved"]?["blockInitData"]?["initContainer"], ready.jsonString(pretty: true))
         let serverURL = try XCTUnwrap(result["server_url"]?.stringValue)
         XCTAssertTrue(serverURL.hasPrefix("http://127.0.0.1:"), serverURL)
