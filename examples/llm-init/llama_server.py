@@ -40,7 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import IO, Callable, List, Optional, Sequence
+from typing import IO, List, Optional, Sequence
 
 #: The id ``GET /v1/models`` lists (``--model_alias``); clients pass it as ``"model"``.
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
@@ -242,10 +242,16 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def default_threads() -> int:
+    """Half the CPUs (1 to 4): the platform, the blocks and the clients share the machine with the server, and
+    llama.cpp's threads wait for each other at every step, so one preempted thread stalls them all."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 def server_argv(model: str, host: str, port: int, n_ctx: int = DEFAULT_N_CTX, n_threads: Optional[int] = None,
                 extra_args: Sequence[str] = ()) -> List[str]:
     """The command line that runs the server."""
-    threads = n_threads if n_threads is not None else max(1, min(4, os.cpu_count() or 1))
+    threads = n_threads if n_threads is not None else default_threads()
     return [
         sys.executable, "-m", "llama_cpp.server",
         "--model", model,
@@ -354,6 +360,10 @@ def _run(args: argparse.Namespace, out: IO[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A parent may start us with these signals blocked (a blocked mask survives exec; Foundation's Process
+    # passes on its calling thread's): unblock them, or SIGTERM would never reach the handler (nor the server,
+    # which inherits the mask).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
         handle = start(host=args.host, port=args.port, log_path=args.log, n_ctx=args.n_ctx,
                        n_threads=args.n_threads, die_with_parent=True)

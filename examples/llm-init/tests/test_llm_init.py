@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import pytest
 
 import llama_server
 
