@@ -94,6 +94,20 @@ wait_ready wordcount-1
 "$PY" scripts/instance_call.py "$(address wordcount-1)" infer '{"text": "the quick brown fox jumps over the lazy dog the end"}'
 "$AIOS" logs block wordcount-1 --tail 5
 
+step "a third-party system deployed with its block: examples/llm-init (init program starts llama.cpp + SmolLM2)"
+"$AIOS" apply -f examples/llm-init/component.json
+"$AIOS" apply -f examples/llm-init/block.json
+wait_ready smollm2-chat
+"$AIOS" describe block smollm2-chat | grep -E "Init|Phase|phase" | head -12
+"$AIOS" logs block smollm2-chat --instance init --tail 4
+step "chat with it through the gateway (AIOS form, session history kept by the proxy instance)"
+"$PY" Tests/clients/tutorial_client.py "$GRPC" smollm2-chat --data '{"message": "Hi! My name is Ada.", "session_id": "demo"}' --session demo --timeout 60
+"$PY" Tests/clients/tutorial_client.py "$GRPC" smollm2-chat --data '{"message": "What is my name?", "session_id": "demo"}' --session demo --timeout 60
+server_pid=$(curl -sS --max-time 5 "$URL/api/blocks/smollm2-chat" | jq -r .resolved.blockInitData.initContainer.pid)
+step "aios delete block smollm2-chat   (the init program runs in mode remove: the llama.cpp server stops)"
+"$AIOS" delete block smollm2-chat
+sleep 0.5
+if kill -0 "$server_pid" 2>/dev/null; then echo "llama.cpp server $server_pid still runs"; exit 1; else echo "llama.cpp server $server_pid is gone"; fi
 step "aios get blocks"
 "$AIOS" get blocks
 
