@@ -74,6 +74,7 @@ public struct EmbeddedPlatform: Sendable {
         do {
             try await controlPlane.resumeInterruptedWork()
         } catch {
+            await thirdParty.shutdown()
             await instances.shutdown()
             throw error
         }
@@ -97,21 +98,25 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances), scaler, grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
     }
 }
 
-/// Stops every instance when `aios up` shuts down gracefully.
+/// Stops running init programs and every instance when `aios up` shuts down gracefully.
 struct InstanceShutdownService: Service {
     let instances: InstanceManager
+    let thirdParty: ThirdPartyDeployer
 
     func run() async throws {
         try? await gracefulShutdown()
         // In a task of its own: when the group is cancelled (a service failed), stopping must still wait out
         // each instance's grace period rather than spin.
-        await Task { await instances.shutdown() }.value
+        await Task {
+            await thirdParty.shutdown()
+            await instances.shutdown()
+        }.value
     }
 }

@@ -120,6 +120,14 @@ actor ThirdPartyDeployer {
         try? FileManager.default.removeItem(at: stateDirectory(block.blockId))
     }
 
+    /// `aios up` is stopping: running `create` runs get SIGTERM (then SIGKILL after the grace period) and are
+    /// waited for. Their blocks stay `Initializing`; the next start cleans up (mode `remove`) and deploys again.
+    func shutdown() async {
+        let running = Array(deployments.values)
+        for task in running { task.cancel() }
+        for task in running { await task.value }
+    }
+
     // MARK: Running the program
 
     enum Mode: String {

@@ -9,8 +9,8 @@ import Synchronization
 /// answers after N ms (to show deadlines and queueing); `{"burn_ms": N}` keeps a CPU busy for N ms (to show
 /// autoscaling); attached files are described in the output;
 /// management commands `env` (the instance's AIOS and GPU environment), `crash` (exits, to show
-/// supervision) and `set_health` (`{"status": "unhealthy"}` makes `health()` say so, to show the
-/// stability checker).
+/// supervision) and `set_health` (`{"status": "unhealthy"}` makes `health()` say so, `"hang"` makes it not
+/// answer, to show the stability checker).
 struct EchoBlock: InstanceBlock {
     let context: InstanceContext
     let healthStatus = HealthFlag()
@@ -67,7 +67,9 @@ struct EchoBlock: InstanceBlock {
     }
 
     func health() async -> HealthStatus {
-        HealthStatus(status: healthStatus.value)
+        // "hang": no answer at all (a stuck instance), for as long as a probe waits.
+        if healthStatus.value == "hang" { try? await Task.sleep(for: .seconds(120)) }
+        return HealthStatus(status: healthStatus.value)
     }
 
     func manage(action: String, data: JSONValue) async throws -> JSONValue {

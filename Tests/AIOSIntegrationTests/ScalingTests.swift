@@ -109,14 +109,41 @@ final class ScalingTests: EchoPlatformTestCase {
         XCTAssertEqual(block["instances"]?.arrayValue?.count, 1, "no instance is left pending")
     }
 
-    func testAnUnhealthyInstanceIsReplacedAfterTheThreshold() async throws {
+    func testAnInstanceReportingUnhealthyLeavesRotationAndComesBack() async throws {
         try await createBlock("fragile", min: 1, max: 1, policies: [
             ["name": "stabilityChecker", "policyRuleURI": "policy.stabilityChecker.health-checker:v0.0.1",
              "parameters": ["unhealthy_threshold": 2], "settings": ["check_interval_sec": 0.5]],
         ])
         let answer = try await platform.post("/api/executeMgmtCommand", json: ["blockId": "fragile", "mgmtCommand": "set_health", "mgmtData": ["status": "unhealthy"]])
         XCTAssertEqual(answer.body["success"], true, answer.body.jsonString())
-        let replaced = try await platform.waitForBlock("fragile", timeout: 20) { block in
+        let degraded = try await platform.waitForPhase("fragile", "Degraded", timeout: 10)
+        XCTAssertTrue(degraded["reason"]?.stringValue?.contains("Health answered \"unhealthy\"") ?? false, degraded.jsonString(pretty: true))
+        try await GatewayClient.with(platform) { gateway in
+            let began = Date()
+            let outcome = await gateway.infer(block: "fragile", data: ["text": "anyone?"], timeout: .seconds(20))
+            XCTAssertEqual(outcome.code, .unavailable, outcome.message)
+            XCTAssertTrue(outcome.message.contains("report unhealthy"), outcome.message)
+            XCTAssertLessThan(Date().timeIntervalSince(began), 2, "fails at once, not at the deadline")
+        }
+        _ = try await platform.post("/api/executeMgmtCommand", json: ["blockId": "fragile", "mgmtCommand": "set_health", "mgmtData": ["status": "healthy"]])
+        let back = try await platform.waitForPhase("fragile", "Ready", timeout: 10)
+        XCTAssertEqual(back["instances"]?.arrayValue?.first?["restarts"], 0, "an instance that answers is not restarted")
+        let events = (back["events"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue }
+        XCTAssertTrue(events.contains("InstanceUnhealthy") && events.contains("InstanceHealthy"), "\(events)")
+        try await GatewayClient.with(platform) { gateway in
+            let outcome = await gateway.infer(block: "fragile", data: ["text": "back"])
+            XCTAssertEqual(outcome.data?["text"], "BACK", outcome.message)
+        }
+    }
+
+    func testAnInstanceThatStopsAnsweringIsReplacedAfterTheThreshold() async throws {
+        try await createBlock("stuck", min: 1, max: 1, policies: [
+            ["name": "stabilityChecker", "policyRuleURI": "policy.stabilityChecker.health-checker:v0.0.1",
+             "parameters": ["unhealthy_threshold": 2], "settings": ["check_interval_sec": 0.5, "probe_timeout_sec": 0.3]],
+        ])
+        let answer = try await platform.post("/api/executeMgmtCommand", json: ["blockId": "stuck", "mgmtCommand": "set_health", "mgmtData": ["status": "hang"]])
+        XCTAssertEqual(answer.body["success"], true, answer.body.jsonString())
+        let replaced = try await platform.waitForBlock("stuck", timeout: 20) { block in
             block["phase"]?.stringValue == "Ready" && block["instances"]?.arrayValue?.first?["restarts"]?.intValue == 1
                 && block["instances"]?.arrayValue?.first?["healthy"]?.boolValue == true
         }
@@ -125,7 +152,7 @@ final class ScalingTests: EchoPlatformTestCase {
         XCTAssertTrue(events.contains("InstanceReplaced"), "\(events)")
         XCTAssertTrue(events.contains("Degraded"), "below minInstances healthy while it is replaced: \(events)")
         try await GatewayClient.with(platform) { gateway in
-            let outcome = await gateway.infer(block: "fragile", data: ["text": "back"])
+            let outcome = await gateway.infer(block: "stuck", data: ["text": "back"])
             XCTAssertEqual(outcome.data?["text"], "BACK", outcome.message)
         }
     }

@@ -146,21 +146,23 @@ final class ThirdPartyTests: XCTestCase {
 
     /// A component whose init program (Python, on the aios_init SDK) fails or hangs in `create` and notes
     /// each run in `marker`.
-    private func failingInitComponent(name: String, program: URL, marker: URL, hang: Bool) -> JSONValue {
+    private func failingInitComponent(name: String, program: URL, marker: URL, hang: Bool, hangOnce: Bool = false) -> JSONValue {
         var values = Fixtures.chatComponent.objectValue ?? [:]
         values["componentId"] = ["name": .string(name), "version": "1.0.0", "releaseTag": "stable"]
         values["containerRegistryInfo"] = [
             "componentMode": "third-party",
             "initContainer": [
                 "command": [.string(Command.python), .string(program.path)], "cwd": "/",
-                "env": ["MARKER": .string(marker.path), "HANG": hang ? "1" : ""],
-                "timeout_s": 3, "remove_timeout_s": 10,
+                "env": ["MARKER": .string(marker.path), "HANG": hang ? "1" : "", "HANG_ONCE": hangOnce ? "1" : ""],
+                "timeout_s": hangOnce ? 120 : 3, "remove_timeout_s": 10,
             ],
         ]
         return Fixtures.envelope(.object(values))
     }
 
-    func testAFailingOrHangingInitProgramFailsTheBlockAndCleansUp() async throws {
+    /// An init program (Python, on the aios_init SDK) that notes each run in `$MARKER`; `create` fails, hangs
+    /// (`HANG`), or hangs the first time and succeeds the next (`HANG_ONCE`).
+    private func writeFlakyInitProgram() throws -> URL {
         let program = directory.appendingPathComponent("flaky_init.py")
         try """
         import os, time
@@ -180,6 +182,12 @@ final class ThirdPartyTests: XCTestCase {
                     return True, None
                 if os.environ.get("HANG"):
                     time.sleep(60)
+                once = os.environ["MARKER"] + ".hung"
+                if os.environ.get("HANG_ONCE"):
+                    if os.path.exists(once):
+                        return True, None
+                    open(once, "w").close()
+                    time.sleep(60)
                 return False, "cannot reach the model store"
 
             def finish(self):
@@ -189,6 +197,11 @@ final class ThirdPartyTests: XCTestCase {
             execute_init_container(Init)
         """.write(to: program, atomically: true, encoding: .utf8)
 
+        return program
+    }
+
+    func testAFailingOrHangingInitProgramFailsTheBlockAndCleansUp() async throws {
+        let program = try writeFlakyInitProgram()
         for (name, hang) in [("fails", false), ("hangs", true)] {
             let marker = directory.appendingPathComponent("\(name).marker")
             try await post("/api/addComponent", failingInitComponent(name: name, program: program, marker: marker, hang: hang))
@@ -214,6 +227,28 @@ final class ThirdPartyTests: XCTestCase {
         let paths = refused["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue }.sorted() ?? []
         XCTAssertEqual(paths, ["body.spec.values.containerRegistryInfo.initContainer", "body.spec.values.containerRegistryInfo.initContainer.cwd",
                                "body.spec.values.containerRegistryInfo.initContainer.timeout_s"], refused.jsonString(pretty: true))
+    }
+
+    func testAnInitProgramInterruptedByARestartIsCleanedUpAndRunAgain() async throws {
+        let program = try writeFlakyInitProgram()
+        let marker = directory.appendingPathComponent("restart.marker")
+        try await post("/api/addComponent", failingInitComponent(name: "restart", program: program, marker: marker, hang: false, hangOnce: true))
+        _ = try await post("/api/createBlock", Fixtures.envelope([
+            "blockId": "restart", "blockComponentURI": "model.restart:1.0.0-stable", "minInstances": 1, "maxInstances": 1,
+        ]))
+        let hung = URL(fileURLWithPath: marker.path + ".hung")
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: hung.path) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: hung.path), "the first create run hangs")
+
+        // A graceful stop stops the running init program; the next start cleans up, then deploys again.
+        XCTAssertEqual(platform.stop(), 0, platform.log)
+        platform = try PlatformProcess(dataDirectory: directory)
+        let ready = try await platform.waitForPhase("restart", "Ready", timeout: 30)
+        XCTAssertEqual(try String(contentsOf: marker, encoding: .utf8), "create\nremove\ncreate\n", "create, stopped; remove; create")
+        XCTAssertEqual(ready["resolved"]?["blockInitData"]?["initContainer"]?["server_url"], "http://nowhere")
+        let types = ready["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+        XCTAssertTrue(types.contains("InitCompleted"), "\(types)")
     }
 }
 
