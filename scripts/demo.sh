@@ -106,8 +106,9 @@ step "chat with it through the gateway (AIOS form, session history kept by the p
 server_pid=$(curl -sS --max-time 5 "$URL/api/blocks/smollm2-chat" | jq -r .resolved.blockInitData.initContainer.pid)
 step "aios delete block smollm2-chat   (the init program runs in mode remove: the llama.cpp server stops)"
 "$AIOS" delete block smollm2-chat
-sleep 0.5
-if kill -0 "$server_pid" 2>/dev/null; then echo "llama.cpp server $server_pid still runs"; exit 1; else echo "llama.cpp server $server_pid is gone"; fi
+running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "Z" ]; }  # a zombie has stopped
+for _ in $(seq 1 100); do running "$server_pid" || break; sleep 0.1; done
+if running "$server_pid"; then echo "llama.cpp server $server_pid still runs: $(cat /proc/$server_pid/stat)"; exit 1; else echo "llama.cpp server $server_pid is gone"; fi
 step "aios get blocks"
 "$AIOS" get blocks
 
