@@ -119,10 +119,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSVDAG",
+            dependencies: [
+                "AIOSModel", "AIOSQuery", "AIOSPolicy", "AIOSBlock", "AIOSGateway", "AIOSWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSServer",
             dependencies: [
                 "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
-                "AIOSBlock", "AIOSGateway", "AIOSWire",
+                "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -184,6 +193,11 @@ let package = Package(
         .testTarget(
             name: "AIOSBlockTests",
             dependencies: ["AIOSBlock", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSVDAGTests",
+            dependencies: ["AIOSVDAG", "AIOSModel", "AIOSBlock"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

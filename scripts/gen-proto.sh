@@ -14,7 +14,7 @@ protoc -I proto \
   --swift_out=Sources/AIOSWire --swift_opt=Visibility=Public \
   --plugin=protoc-gen-grpc-swift-2="$PLUGINS/protoc-gen-grpc-swift-2" \
   --grpc-swift-2_out=Sources/AIOSWire --grpc-swift-2_opt=Visibility=Public \
-  proto/aios_packet.proto proto/aios_instance.proto proto/aios_gateway.proto
+  proto/aios_packet.proto proto/aios_instance.proto proto/aios_gateway.proto proto/aios_vdag.proto
 rm -f Sources/AIOSWire/aios_packet.grpc.swift  # the packet proto has no service
 echo "generated Swift into Sources/AIOSWire"
 

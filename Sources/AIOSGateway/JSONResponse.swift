@@ -17,7 +17,7 @@ extension Response {
 
 extension InferenceError {
     /// The REST error form: AIOS's `{"success": false, ...}` with an `error` object that OpenAI clients read too.
-    var json: JSONValue {
+    public var json: JSONValue {
         ["success": false, "error": ["code": .string(code.rawValue), "message": .string(message), "type": .string(openAIType)]]
     }
 
@@ -29,7 +29,7 @@ extension InferenceError {
         }
     }
 
-    var response: Response {
+    public var response: Response {
         .json(json, status: HTTPResponse.Status(code: httpStatus))
     }
 }

@@ -13,7 +13,7 @@ import Hummingbird
 ///
 /// Reply: `{"success": true, "block_id", "session_id", "seq_no", "ts", "data", "files"}`, where `data` is
 /// the block's output parsed when it is JSON.
-struct RESTInference {
+public struct RESTInference: Sendable {
     let gateway: InferenceGateway
 
     func handle(_ request: Request) async -> Response {
@@ -33,7 +33,9 @@ struct RESTInference {
         }
     }
 
-    static func read(_ request: Request) async throws(InferenceError) -> (String, AIOSPacket, Duration?) {
+    /// The packet, block id and client timeout of a `/v1/infer`-shaped request; with `requireBlock` false (a
+    /// route that names its target in the path) the block id may be absent and is returned as "".
+    public static func read(_ request: Request, requireBlock: Bool = true) async throws(InferenceError) -> (String, AIOSPacket, Duration?) {
         var packet = AIOSPacket()
         packet.ts = Date().timeIntervalSince1970
         let blockId: String?
@@ -80,6 +82,7 @@ struct RESTInference {
             timeout = try RequestBody.timeout(body, request)
         }
         guard let blockId, !blockId.isEmpty else {
+            if !requireBlock { return ("", packet, timeout) }
             throw InferenceError(.invalidArgument, "block_id is required: the id of the block to infer with")
         }
         return (blockId, packet, timeout)

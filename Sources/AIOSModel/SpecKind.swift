@@ -1,6 +1,6 @@
 /// What a spec document describes, told from its fields, so `aios apply -f` can send it to the right action.
 public enum SpecKind: String, Sendable, CaseIterable {
-    case component, cluster, node, block
+    case component, cluster, node, block, vdag
 
     /// The parser action that accepts this kind.
     public var action: String {
@@ -9,11 +9,13 @@ public enum SpecKind: String, Sendable, CaseIterable {
         case .cluster: "createCluster"
         case .node: "addNode"
         case .block: "createBlock"
+        case .vdag: "createvDAG"
         }
     }
 
     public static func detect(_ values: [String: JSONValue]) -> SpecKind? {
         if values["blockComponentURI"] != nil { return .block }
+        if values["vdagName"] != nil { return .vdag }
         if values["componentId"] != nil || values["componentType"] != nil { return .component }
         if values["clusterId"] != nil { return .node }
         if values["id"] != nil && (values["regionId"] != nil || values["nodes"] != nil || values["clusterMetadata"] != nil) {

@@ -80,11 +80,13 @@ public struct EmbeddedPlatform: Sendable {
         }
 
         let host = configuration.host
+        let vdags = VDAGService(registry: registry, executors: executors, host: host, logger: logger)
+        await vdags.startAll()
         let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry), logger: logger)
         let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
         let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler).router(),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags).router(),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -98,23 +100,25 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty), scaler, grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
     }
 }
 
-/// Stops running init programs and every instance when `aios up` shuts down gracefully.
+/// Stops vDAG controllers, running init programs and every instance when `aios up` shuts down gracefully.
 struct InstanceShutdownService: Service {
     let instances: InstanceManager
     let thirdParty: ThirdPartyDeployer
+    let vdags: VDAGService
 
     func run() async throws {
         try? await gracefulShutdown()
         // In a task of its own: when the group is cancelled (a service failed), stopping must still wait out
         // each instance's grace period rather than spin.
         await Task {
+            await vdags.shutdown()
             await thirdParty.shutdown()
             await instances.shutdown()
         }.value

@@ -21,11 +21,13 @@ struct HTTPAPI: Sendable {
     let controlPlane: ControlPlane
     let gateway: InferenceGateway
     let sampler: ProcessSampler
+    let vdags: VDAGService
 
-    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler) {
+    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService) {
         self.controlPlane = controlPlane
         self.gateway = gateway
         self.sampler = sampler
+        self.vdags = vdags
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -56,13 +58,15 @@ struct HTTPAPI: Sendable {
         }
         router.get("metrics") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await blockMetrics.prometheus())))
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await blockMetrics.prometheus() + (await vdags.prometheus()))))
         }
+
+        VDAGRoutes(vdags: vdags).add(to: router)
 
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")
             guard let handler = Self.actions[action] else {
-                throw APIError(.unknownAction, "unknown action \"\(action)\"; this server serves \((Self.actions.keys + ["executeMgmtCommand"]).sorted().joined(separator: ", "))")
+                throw APIError(.unknownAction, "unknown action \"\(action)\"; this server serves \((Self.actions.keys + ["executeMgmtCommand", "createvDAG", "removevDAG"]).sorted().joined(separator: ", "))")
             }
             let document = try await Self.document(from: request)
             return Response.json(try await handler(controlPlane, document).reply)

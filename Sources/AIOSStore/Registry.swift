@@ -50,6 +50,19 @@ public protocol Registry: Sendable {
     func policy(uri: String) async throws -> PolicyRecord?
     func policies() async throws -> [PolicyRecord]
 
+    // vDAGs and their controllers
+    /// Stores a new vDAG with its task; `RegistryError.duplicate` when the URI exists.
+    func addVDAG(_ vdag: VDAGRecord, task: TaskRecord) async throws
+    func vdag(uri: String) async throws -> VDAGRecord?
+    func vdags() async throws -> [VDAGRecord]
+    /// Removes a vDAG; `RegistryError.notFound` when it does not exist.
+    func deleteVDAG(uri: String, task: TaskRecord) async throws
+    /// Stores a new controller; `RegistryError.duplicate` when the id exists, `.notFound` when its vDAG does not.
+    func addVDAGController(_ controller: VDAGControllerRecord, task: TaskRecord) async throws
+    func vdagControllers() async throws -> [VDAGControllerRecord]
+    /// Removes a controller; `RegistryError.notFound` when it does not exist.
+    func deleteVDAGController(id: String, task: TaskRecord) async throws
+
     // Tasks
     func putTask(_ task: TaskRecord) async throws
     func task(id: String) async throws -> TaskRecord?

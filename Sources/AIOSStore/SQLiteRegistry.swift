@@ -311,6 +311,85 @@ public final class SQLiteRegistry: Registry {
         return PolicyRecord(uri: uri, kind: row["kind"], document: document, createdAt: date(row["created_at"]))
     }
 
+    // MARK: vDAGs
+
+    public func addVDAG(_ vdag: VDAGRecord, task: TaskRecord) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM vdags WHERE uri = ?", arguments: [vdag.uri]) == true {
+                throw RegistryError.duplicate(kind: "vDAG", id: vdag.uri)
+            }
+            try db.execute(
+                sql: "INSERT INTO vdags (uri, document, assignment, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [vdag.uri, JSONValue.object(vdag.document).jsonString(), try Self.encode(vdag.assignment),
+                            vdag.createdAt.timeIntervalSince1970])
+            try Self.insert(task, db)
+        }
+    }
+
+    public func vdag(uri: String) async throws -> VDAGRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM vdags WHERE uri = ?", arguments: [uri]).map(Self.vdag)
+        }
+    }
+
+    public func vdags() async throws -> [VDAGRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM vdags ORDER BY uri").map(Self.vdag)
+        }
+    }
+
+    public func deleteVDAG(uri: String, task: TaskRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM vdags WHERE uri = ?", arguments: [uri])
+            guard db.changesCount > 0 else { throw RegistryError.notFound(kind: "vDAG", id: uri) }
+            try Self.insert(task, db)
+        }
+    }
+
+    public func addVDAGController(_ controller: VDAGControllerRecord, task: TaskRecord) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM vdag_controllers WHERE id = ?", arguments: [controller.id]) == true {
+                throw RegistryError.duplicate(kind: "vDAG controller", id: controller.id)
+            }
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM vdags WHERE uri = ?", arguments: [controller.vdagURI]) == true else {
+                throw RegistryError.notFound(kind: "vDAG", id: controller.vdagURI)
+            }
+            try db.execute(
+                sql: "INSERT INTO vdag_controllers (id, vdag_uri, cluster_id, config, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [controller.id, controller.vdagURI, controller.clusterId, JSONValue.object(controller.config).jsonString(),
+                            controller.createdAt.timeIntervalSince1970])
+            try Self.insert(task, db)
+        }
+    }
+
+    public func vdagControllers() async throws -> [VDAGControllerRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM vdag_controllers ORDER BY id").map(Self.vdagController)
+        }
+    }
+
+    public func deleteVDAGController(id: String, task: TaskRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM vdag_controllers WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { throw RegistryError.notFound(kind: "vDAG controller", id: id) }
+            try Self.insert(task, db)
+        }
+    }
+
+    private static func vdag(_ row: Row) throws -> VDAGRecord {
+        let uri: String = row["uri"]
+        return VDAGRecord(uri: uri, document: try object(row["document"], table: "vdags", key: uri, field: "document"),
+                          assignment: try decode([String: String].self, row["assignment"], table: "vdags", key: uri, field: "assignment"),
+                          createdAt: date(row["created_at"]))
+    }
+
+    private static func vdagController(_ row: Row) throws -> VDAGControllerRecord {
+        let id: String = row["id"]
+        return VDAGControllerRecord(id: id, vdagURI: row["vdag_uri"], clusterId: row["cluster_id"],
+                                    config: try object(row["config"], table: "vdag_controllers", key: id, field: "config"),
+                                    createdAt: date(row["created_at"]))
+    }
+
     // MARK: Tasks
 
     public func putTask(_ task: TaskRecord) async throws {

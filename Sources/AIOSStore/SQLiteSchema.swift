@@ -81,6 +81,21 @@ enum SQLiteSchema {
                 table.primaryKey(["block_id", "instance_id"])
             }
         }
+        migrator.registerMigration("v3-vdags") { db in
+            try db.create(table: "vdags") { table in
+                table.primaryKey("uri", .text)
+                table.column("document", .text).notNull()
+                table.column("assignment", .text).notNull()
+                table.column("created_at", .double).notNull()
+            }
+            try db.create(table: "vdag_controllers") { table in
+                table.primaryKey("id", .text)
+                table.column("vdag_uri", .text).notNull().indexed()
+                table.column("cluster_id", .text).notNull()
+                table.column("config", .text).notNull()
+                table.column("created_at", .double).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -38,8 +38,8 @@ struct Apply: AsyncParsableCommand {
                 failures += 1
                 continue
             }
-            if dryRun && kind != .block {
-                print("\(kind.rawValue) in \(label): skipped (--dry-run applies to blocks)")
+            if dryRun && kind != .block && kind != .vdag {
+                print("\(kind.rawValue) in \(label): skipped (--dry-run applies to blocks and vDAGs)")
                 continue
             }
             var submitted = dryRun ? Self.withMode("dry-run", document) : document
@@ -50,7 +50,7 @@ struct Apply: AsyncParsableCommand {
             do {
                 let body = try reply.get()
                 if dryRun {
-                    print(Self.dryRunText(body["result"] ?? .null))
+                    print(kind == .vdag ? (body["result"] ?? .null).jsonString(pretty: true) : Self.dryRunText(body["result"] ?? .null))
                     continue
                 }
                 print("\(kind.rawValue) \(Self.name(of: body["result"] ?? .null, kind: kind)) created (task \(body["task_id"]?.stringValue ?? "-"))")
@@ -75,7 +75,7 @@ struct Apply: AsyncParsableCommand {
             return .failure(Problem(description: error.description))
         }
         guard let kind = SpecKind.detect(values) else {
-            return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId) or block (blockComponentURI)"))
+            return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId), block (blockComponentURI) or vDAG (vdagName)"))
         }
         return .success(kind)
     }
@@ -149,6 +149,7 @@ struct Apply: AsyncParsableCommand {
         case .cluster: result["clusterId"]?.stringValue ?? "?"
         case .node: "\(result["clusterId"]?.stringValue ?? "?")/\(result["nodeId"]?.stringValue ?? "?")"
         case .block: "\(result["blockId"]?.stringValue ?? "?") (\(result["phase"]?.stringValue ?? "?"))"
+        case .vdag: "\(result["vdagURI"]?.stringValue ?? "?") (nodes: \((result["assignment"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value.stringValue ?? "?")" }.joined(separator: ", ")))"
         }
     }
 }

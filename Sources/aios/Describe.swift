@@ -3,22 +3,26 @@ import ArgumentParser
 import Foundation
 
 struct Describe: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a block in detail: phase, placement, instances, policies, events.")
+    static let configuration = CommandConfiguration(abstract: "Show a block (phase, placement, instances, policies, events) or a vDAG (assignment, controllers, metrics) in detail.")
 
-    enum Resource: String, ExpressibleByArgument { case block }
+    enum Resource: String, ExpressibleByArgument { case block, vdag }
 
-    @Argument(help: "block")
+    @Argument(help: "block or vdag")
     var resource: Resource
 
-    @Argument(help: "The block id.")
+    @Argument(help: "The block id, or the vDAG URI (name:version-releaseTag).")
     var id: String
 
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id
-        let block = try await server.client.get("/api/blocks/\(encoded)").get()
-        print(Self.render(block))
+        let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
+        switch resource {
+        case .block:
+            print(Self.render(try await server.client.get("/api/blocks/\(encoded)").get()))
+        case .vdag:
+            print(VDAG.render(try await server.client.get("/api/vdags/\(encoded)").get()))
+        }
     }
 
     static func render(_ block: JSONValue) -> String {

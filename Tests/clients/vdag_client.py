@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Calls a vDAG controller the way an AIOS user's client does (grpc + code generated from
+vdag_service.proto, a plain insecure channel, stub.infer(packet, timeout=...)), and prints one JSON line
+per call on stdout.
+
+    vdag_client.py ADDRESS --data TEXT [--session S] [--seq N] [--frame-ptr TEXT] [--file PATH ...]
+                   [--timeout SECONDS] [--repeat N]
+
+Success: {"ok": true, "session_id", "seq_no", "data", "frame_ptr", "ts", "files": [{"metadata", "size"}],
+          "elapsed_s"}   (frame_ptr: the reply's bytes decoded as UTF-8, errors="replace")
+gRPC error: {"ok": false, "code": "<grpc.StatusCode name>", "details": "...", "elapsed_s"}
+Exit 0 when every call got an answer or a status; 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vdag_service_pb2  # noqa: E402
+import vdag_service_pb2_grpc  # noqa: E402
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="AIOS-style gRPC client for vDAGInferenceService/infer")
+    p.add_argument("address", help="vDAG controller address, host:port")
+    p.add_argument("--data", required=True, help="the packet's data (sent as given, usually JSON text)")
+    p.add_argument("--session", default=None, help="session_id (default: a fresh sess-<hex>)")
+    p.add_argument("--seq", type=int, default=1, help="seq_no of the first call (default 1)")
+    p.add_argument("--frame-ptr", default="", help="the packet's frame_ptr, sent as UTF-8 bytes (default empty)")
+    p.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
+    p.add_argument("--timeout", type=float, default=10.0, help="deadline per call in seconds (default 10)")
+    p.add_argument("--repeat", type=int, default=1, help="calls to make in the session, seq_no incrementing")
+    args = p.parse_args(argv)
+    if args.seq < 0:
+        p.error("--seq must be >= 0")
+    if args.timeout <= 0:
+        p.error("--timeout must be > 0")
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    for path in args.file:
+        if not os.path.isfile(path):
+            p.error(f"--file {path}: no such file")
+    if args.session is None:
+        args.session = f"sess-{uuid.uuid4().hex[:12]}"
+    return args
+
+
+def load_files(paths: list[str]) -> list[vdag_service_pb2.vDAGFileInfo]:
+    files = []
+    for path in paths:
+        with open(path, "rb") as f:
+            content = f.read()
+        metadata = json.dumps({"file_name": os.path.basename(path), "size": len(content)})
+        files.append(vdag_service_pb2.vDAGFileInfo(metadata=metadata, file_data=content))
+    return files
+
+
+def reply_json(response: vdag_service_pb2.vDAGInferencePacket, elapsed: float) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "session_id": response.session_id,
+        "seq_no": response.seq_no,
+        "data": response.data,
+        "frame_ptr": response.frame_ptr.decode("utf-8", errors="replace"),
+        "ts": response.ts,
+        "files": [{"metadata": f.metadata, "size": len(f.file_data)} for f in response.files],
+        "elapsed_s": round(elapsed, 6),
+    }
+
+
+def error_json(error: grpc.RpcError, elapsed: float) -> dict[str, Any]:
+    # The error a stub call raises is also a grpc.Call, with the status code and details.
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else str(error)
+    return {"ok": False, "code": code.name if code is not None else "UNKNOWN", "details": details or "",
+            "elapsed_s": round(elapsed, 6)}
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    files = load_files(args.file)
+    frame_ptr = args.frame_ptr.encode("utf-8")
+
+    channel = grpc.insecure_channel(args.address)
+    stub = vdag_service_pb2_grpc.vDAGInferenceServiceStub(channel)
+    try:
+        for i in range(args.repeat):
+            packet = vdag_service_pb2.vDAGInferencePacket(
+                session_id=args.session,
+                seq_no=args.seq + i,
+                frame_ptr=frame_ptr,
+                data=args.data,
+                ts=time.time(),
+                files=files,
+            )
+            start = time.monotonic()
+            try:
+                response = stub.infer(packet, timeout=args.timeout)
+                result = reply_json(response, time.monotonic() - start)
+            except grpc.RpcError as e:
+                result = error_json(e, time.monotonic() - start)
+            print(json.dumps(result), flush=True)
+    finally:
+        channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
