@@ -94,6 +94,15 @@ wait_ready wordcount-1
 "$PY" scripts/instance_call.py "$(address wordcount-1)" infer '{"text": "the quick brown fox jumps over the lazy dog the end"}'
 "$AIOS" logs block wordcount-1 --tail 5
 
+step "a vDAG over the two blocks: examples/vdag-text (create_vdag.sh, create_controller.sh as in AIOS)"
+sh examples/vdag-text/create_vdag.sh
+controller=$(sh examples/vdag-text/create_controller.sh)
+echo "$controller"
+VDAG_GRPC=$(echo "$controller" | jq -r .data.grpc_address)
+step "infer through the vDAG controller: vDAGInferenceService/infer with a client generated from AIOS's vDAG proto"
+"$PY" Tests/clients/vdag_client.py "$VDAG_GRPC" --data '{"text": "the quick brown fox jumps over the lazy dog"}' --session demo
+"$AIOS" describe vdag text-pipeline:0.0.1-stable
+"$AIOS" vdag controller remove text-pipeline-ctl
 step "a third-party system deployed with its block: examples/llm-init (init program starts llama.cpp + SmolLM2)"
 "$AIOS" apply -f examples/llm-init/component.json
 "$AIOS" apply -f examples/llm-init/block.json

@@ -88,10 +88,16 @@ public struct VDAGRunner: Sendable {
         }
     }
 
-    /// A node's input from several parents: `{"inputs": [their data]}` in connection order, their files after
-    /// each other.
+    /// A node's input: its one parent's output (in the request's session), or from several parents
+    /// `{"inputs": [their data]}` in connection order, their files after each other.
     static func join(_ parents: [AIOSPacket], request: AIOSPacket) -> AIOSPacket {
         var packet = request
+        if parents.count == 1 {
+            packet.data = parents[0].data
+            packet.files = parents[0].files
+            packet.outputPtr = parents[0].outputPtr
+            return packet
+        }
         packet.data = JSONValue.object(["inputs": .array(parents.map(Self.json))]).jsonString()
         packet.files = parents.flatMap(\.files)
         return packet
