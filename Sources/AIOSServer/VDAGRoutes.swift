@@ -24,7 +24,8 @@ struct VDAGRoutes {
             Response.json(try await vdags.list())
         }
         router.get("api/vdags/:uri") { _, context -> Response in
-            Response.json(try await vdags.describe(uri: try context.parameters.require("uri")))
+            let uri = try context.parameters.require("uri")
+            return Response.json(try await vdags.describe(uri: uri.removingPercentEncoding ?? uri))
         }
         router.get("api/vdag-controllers") { _, _ -> Response in
             Response.json(try await vdags.controllers())

@@ -41,7 +41,14 @@ actor VDAGService {
         let spec = try VDAGSpec(envelope: SpecEnvelope(document: document))
         let graph = Self.graphView(spec.graph)
         if spec.mode == .validateGraph {
-            return ControlPlane.Outcome(taskId: "", result: ["vdagURI": .string(spec.uri.description), "valid": true, "graph": graph])
+            // The graph is valid; the assignment is reported, and its problems do not fail the check.
+            var result: [String: JSONValue] = ["vdagURI": .string(spec.uri.description), "valid": true, "graph": graph]
+            do {
+                result["assignment"] = .object(try VDAGAssigner.assign(spec, blocks: try await candidates()).mapValues(JSONValue.string))
+            } catch let error as APIError {
+                result["assignmentProblems"] = .array(error.fields.map { ["path": .string($0.path), "message": .string($0.message)] })
+            }
+            return ControlPlane.Outcome(taskId: "", result: .object(result))
         }
         let assignment = try VDAGAssigner.assign(spec, blocks: try await candidates())
         let plan = try VDAGPlan(spec: spec, assignment: assignment)

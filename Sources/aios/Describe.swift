@@ -16,7 +16,9 @@ struct Describe: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove("/")
+        let encoded = id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id
         switch resource {
         case .block:
             print(Self.render(try await server.client.get("/api/blocks/\(encoded)").get()))

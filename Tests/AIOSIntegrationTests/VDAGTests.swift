@@ -163,7 +163,23 @@ final class VDAGTests: EchoPlatformTestCase {
         XCTAssertEqual(missingBlock, ["body.spec.values.nodes[0].spec.values.manualBlockId"])
         let noMatch = try await refused(vdag("picky", nodes: [("first", ["variable": "block.blockId", "operator": "==", "value": "zzz"])], connections: []))
         XCTAssertEqual(noMatch, ["body.spec.values.nodes[0].spec.values.assignmentPolicyRule.parameters.filter"])
+        var validate = vdag("typo", nodes: [("first", "first"), ("second", "nowhere")], connections: [("second", ["first"])]).objectValue ?? [:]
+        validate["body"] = Fixtures.withSpecValues(.object(validate)) { $0["mode"] = "validateGraph" }["body"]
+        let checked = try await post("/api/createvDAG", .object(validate))
+        XCTAssertEqual(checked["result"]?["valid"], true, checked.jsonString())
+        XCTAssertEqual(checked["result"]?["assignmentProblems"]?.arrayValue?.first?["path"], "body.spec.values.nodes[1].spec.values.manualBlockId")
         let vdags = try await platform.get("/api/vdags").body.arrayValue?.compactMap { $0["vdagURI"]?.stringValue }
-        XCTAssertEqual(vdags, ["guarded:0.0.1-stable"])
+        XCTAssertEqual(vdags, ["guarded:0.0.1-stable"], "validation and refusals store nothing")
+
+        // A vDAG in use cannot be removed; its controller can, and then the vDAG.
+        let listed = try await post("/vdag-controller/local", ["action": "list_controllers"])
+        XCTAssertEqual(listed["data"]?.arrayValue?.compactMap { $0["vdag_controller_id"]?.stringValue }, ["guarded-ctl"])
+        try await post("/api/removevDAG", ["vdagURI": "guarded:0.0.1-stable"], expect: 409)
+        try await post("/vdag-controller/local", ["action": "remove_controller", "payload": ["vdag_controller_id": "guarded-ctl"]])
+        let gone = try XCTUnwrap(try call(address, ["text": "x"], session: "q3", extra: ["--timeout", "2"]).first)
+        XCTAssertEqual(gone["code"] as? String, "UNAVAILABLE", "the controller's port is closed: \(gone)")
+        try await post("/api/removevDAG", ["vdagURI": "guarded:0.0.1-stable"])
+        let left = try await platform.get("/api/vdags").body.arrayValue ?? []
+        XCTAssertEqual(left, [])
     }
 }
