@@ -369,7 +369,7 @@ public final class BlockExecutor: Sendable {
             // The slot goes to the oldest request queued for this instance, else to the oldest one that is
             // not bound to another instance by its session (and may use this one), unless it is draining.
             if let index = state.waiters.firstIndex(where: { $0.target == instanceId })
-                ?? (slot.draining ? nil : state.waiters.firstIndex(where: { !$0.sticky && !$0.excluding.contains(instanceId) })) {
+                ?? (slot.draining || slot.unhealthy != nil ? nil : state.waiters.firstIndex(where: { !$0.sticky && !$0.excluding.contains(instanceId) })) {
                 return (state.waiters.remove(at: index), slot.connection)
             }
             state.slots[instanceId]!.inFlight -= 1

@@ -98,13 +98,17 @@ public enum InitProgramRunner {
     public static func run(
         command: [String], cwd: String, environment: [String: String], logPath: String,
         timeout: Double, grace: Double = 5,
+        onSpawn: @Sendable (ChildProcess) -> Void = { _ in },
         onStage: @escaping @Sendable (InitStageReport) async -> Void
     ) async -> InitRunOutcome {
+        // Stopped before it began: start nothing.
+        if Task.isCancelled { return InitRunOutcome(ending: .cancelled, stages: []) }
         let startOffset = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? NSNumber)?.uint64Value ?? 0
         let child: ChildProcess
         do {
             let spawned = try ProcessSpawner.spawn(command, cwd: cwd, environment: environment, logPath: logPath)
             child = ChildProcess(pid: spawned.pid, startTime: spawned.startTime)
+            onSpawn(child)
         } catch {
             return InitRunOutcome(ending: .notStarted(String(describing: error)), stages: [])
         }

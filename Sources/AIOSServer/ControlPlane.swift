@@ -137,7 +137,11 @@ public struct ControlPlane: Sendable {
         var placed: BlockRecord
         do {
             placed = try await placement.place(blockId: block.blockId, plan: plan)
-            placed = try await startPlaced(placed, component: component.spec)
+            do {
+                placed = try await startPlaced(placed, component: component.spec)
+            } catch RegistryError.notFound {
+                throw APIError(.conflict, "block \"\(block.blockId)\" was removed while it was being created")
+            }
         } catch {
             task.status = .failed
             task.result = ["blockId": .string(block.blockId), "error": .string(String(describing: error))]
@@ -270,7 +274,11 @@ public struct ControlPlane: Sendable {
         }
         let task = TaskRecord(action: "removeBlock", subject: block.blockId, status: .completed,
                               result: ["blockId": .string(block.blockId), "removed": true])
-        try await registry.deleteBlock(id: block.blockId, task: task)
+        do {
+            try await registry.deleteBlock(id: block.blockId, task: task)
+        } catch RegistryError.notFound {
+            // A concurrent removal of the same block finished first.
+        }
         await instances.forget(blockId: block.blockId)
         logger.info("block removed", metadata: ["blockId": "\(block.blockId)"])
         return task
@@ -292,8 +300,12 @@ public struct ControlPlane: Sendable {
                 }
             case .initializing:
                 logger.notice("resuming interrupted init program: cleaning up, then deploying again", metadata: ["blockId": "\(block.blockId)"])
-                if let component = try await registry.component(uri: block.componentURI.description) {
-                    _ = try await startPlaced(block, component: component.spec, afterInterruptedInit: true)
+                do {
+                    if let component = try await registry.component(uri: block.componentURI.description) {
+                        _ = try await startPlaced(block, component: component.spec, afterInterruptedInit: true)
+                    }
+                } catch {
+                    logger.error("cannot resume the block's init program", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
                 }
             case .pending, .placing:
                 logger.notice("resuming interrupted placement", metadata: ["blockId": "\(block.blockId)"])

@@ -106,7 +106,9 @@ actor InstanceManager {
             let blockId = block.blockId, instanceId = placement.instanceId
             let supervisor = InstanceSupervisor(
                 launch: launch, policy: configuration.policy,
-                probe: { address in await InstanceClient.health(address: address)?.status == "healthy" },
+                // Ready once it answers at all: an instance that reports itself unhealthy (the system it links to
+                // is down) joins out of rotation rather than being restarted.
+                probe: { address in await InstanceClient.health(address: address) != nil },
                 onEvent: { [weak self] event in await self?.handle(event, blockId: blockId, instanceId: instanceId) })
             supervisors[blockId, default: [:]][instanceId] = supervisor
             await supervisor.start()
@@ -264,16 +266,21 @@ actor InstanceManager {
                 }
             }
         case .ready(let address):
+            let reply = await InstanceClient.health(address: address)
+            let unhealthy = reply.flatMap { $0.status == "healthy" ? nil : BlockScaler.unhealthyReason($0) }
             do {
                 try executors.instanceReady(blockId: blockId, instanceId: instanceId, address: address)
+                if let unhealthy { executors.setUnhealthy(blockId: blockId, instanceId: instanceId, reason: unhealthy) }
             } catch {
                 logger.error("cannot route to the instance", metadata: ["blockId": "\(blockId)", "instanceId": "\(instanceId)", "error": "\(error)"])
             }
-            await record(blockId, event: BlockEvent(type: "InstanceReady", message: "\(instanceId) answers Health")) { _, instances in
+            let message = unhealthy.map { "\(instanceId) answers Health but reports itself unhealthy (\($0)); no requests go to it until it reports healthy" }
+                ?? "\(instanceId) answers Health"
+            await record(blockId, event: BlockEvent(type: "InstanceReady", message: message)) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = .running
-                    $0.healthy = true
-                    $0.message = nil
+                    $0.healthy = unhealthy == nil
+                    $0.message = unhealthy
                 }
             }
         case .exited(let status, let restarts, let restartIn, let crashLooping, let logTail):

@@ -31,7 +31,9 @@ actor ThirdPartyDeployer {
     private let configuration: Configuration
     private let logger: Logger
     /// Running `create` runs (and the instance start after them), by block.
-    private var deployments: [String: Task<Void, Never>] = [:]
+    private var deployments: [String: Task<JSONValue?, Never>] = [:]
+    /// Running teardowns, by block: a second removal joins the first.
+    private var teardowns: [String: Task<String?, Never>] = [:]
 
     init(registry: any Registry, instances: InstanceManager, configuration: Configuration, logger: Logger) {
         self.registry = registry
@@ -65,20 +67,29 @@ actor ThirdPartyDeployer {
         return initializing
     }
 
-    private func runCreate(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool) async {
+    /// Runs `create` (after `remove` when `cleanFirst`), then records the result and starts the instances.
+    /// Returns what `finish` returned, or `nil` when `create` did not succeed.
+    private func runCreate(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool) async -> JSONValue? {
         let blockId = block.blockId
         defer { deployments[blockId] = nil }
         if cleanFirst {
             _ = await run(.remove, block: block, spec: spec, createResult: nil)
+            if Task.isCancelled { return nil }
         }
         let outcome = await run(.create, block: block, spec: spec, createResult: nil)
         if let failure = outcome.failure {
+            // Stopped by a removal (which cleans up) or a shutdown (the next start cleans up): nothing to record.
+            if outcome.ending == .cancelled || Task.isCancelled { return nil }
             logger.error("init program failed; cleaning up", metadata: ["blockId": "\(blockId)", "failure": "\(failure)"])
-            if outcome.ending == .cancelled { return }  // the removal that stopped it cleans up
             let cleanup = await run(.remove, block: block, spec: spec, createResult: nil)
+            if Task.isCancelled { return nil }
             let cleaned = cleanup.failure.map { "; its cleanup (mode remove) failed too: \($0)" } ?? "; its cleanup (mode remove) ran"
-            _ = try? await fail(blockId, reason: "the init program failed (create): \(failure)\(cleaned)", type: "InitFailed")
-            return
+            do {
+                _ = try await fail(blockId, reason: "the init program failed (create): \(failure)\(cleaned)", type: "InitFailed")
+            } catch {
+                logger.error("cannot record the init program's failure", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+            }
+            return nil
         }
         let result = outcome.finishPayload ?? .null
         let started: BlockRecord
@@ -92,32 +103,53 @@ actor ThirdPartyDeployer {
                 return BlockTransition(block: block, events: [BlockEvent(
                     type: "InitCompleted", message: "the third-party system is deployed; blockInitData.initContainer = \(result.jsonString())")])
             }.block
+        } catch RegistryError.notFound {
+            return result  // removed meanwhile: the removal tears the system down, with this result
         } catch {
-            // Removed meanwhile: its removal runs the program in mode remove.
-            return
+            logger.error("cannot record the deployed third-party system; the block stays Initializing and the next start deploys it again",
+                         metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+            return result
         }
         logger.info("third-party system deployed", metadata: ["blockId": "\(blockId)", "result": "\(result.jsonString())"])
         await instances.start(started)
+        return result
     }
 
     // MARK: Teardown
 
     /// Stops a running `create`, then runs the program in mode `remove` when a `create` ever ran for the
-    /// block. Throws when `remove` fails (unless `force`), so the caller keeps the block.
+    /// block. Throws when `remove` fails (unless `force`), so the caller keeps the block. A teardown already
+    /// running for the block is joined, not repeated.
     func teardown(_ block: BlockRecord, spec: InitContainerSpec, force: Bool) async throws {
+        let blockId = block.blockId
+        if let running = teardowns[blockId] {
+            if let failure = await running.value, !force { throw TeardownFailure(description: failure) }
+            return
+        }
+        let task = Task { await self.tearDown(block, spec: spec, force: force) }
+        teardowns[blockId] = task
+        let failure = await task.value
+        teardowns[blockId] = nil
+        if let failure, !force { throw TeardownFailure(description: failure) }
+    }
+
+    /// The teardown itself; returns why `remove` failed, if it did.
+    private func tearDown(_ block: BlockRecord, spec: InitContainerSpec, force: Bool) async -> String? {
+        var createResult = block.resolved.blockInitData["initContainer"]
         if let running = deployments[block.blockId] {
             running.cancel()
-            await running.value
+            if let result = await running.value { createResult = result }
         }
-        guard spec.command != nil, FileManager.default.fileExists(atPath: stateDirectory(block.blockId).path) else { return }
-        let outcome = await run(.remove, block: block, spec: spec, createResult: block.resolved.blockInitData["initContainer"])
+        guard spec.command != nil, FileManager.default.fileExists(atPath: stateDirectory(block.blockId).path) else { return nil }
+        let outcome = await run(.remove, block: block, spec: spec, createResult: createResult)
         if let failure = outcome.failure {
-            guard force else { throw TeardownFailure(description: "the init program failed (remove): \(failure)") }
+            guard force else { return "the init program failed (remove): \(failure)" }
             logger.warning("init program failed in mode remove; removing the block anyway (force)", metadata: [
                 "blockId": "\(block.blockId)", "failure": "\(failure)",
             ])
         }
-        try? FileManager.default.removeItem(at: stateDirectory(block.blockId))
+        try? FileManager.default.removeItem(at: stateDirectory(block.blockId).deletingLastPathComponent())
+        return nil
     }
 
     /// `aios up` is stopping: running `create` runs get SIGTERM (then SIGKILL after the grace period) and are
@@ -125,7 +157,7 @@ actor ThirdPartyDeployer {
     func shutdown() async {
         let running = Array(deployments.values)
         for task in running { task.cancel() }
-        for task in running { await task.value }
+        for task in running { _ = await task.value }
     }
 
     // MARK: Running the program
@@ -150,11 +182,19 @@ actor ThirdPartyDeployer {
             await event(blockId, "InitFailed", "\(mode.rawValue): \(outcome.failure ?? "")")
             return outcome
         }
+        // A run an earlier `aios up` left behind (it was killed) must not race this one.
+        await stopLeftoverRun(blockId)
         logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)"])
         let registry = self.registry, logger = self.logger
+        let runFile = self.runFile(blockId)
+        defer { try? FileManager.default.removeItem(at: runFile) }
         let outcome = await InitProgramRunner.run(
             command: spec.command ?? [], cwd: spec.cwd, environment: environment, logPath: logPath.path,
-            timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace
+            timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
+            onSpawn: { child in
+                let record: JSONValue = ["pid": .number(Double(child.pid)), "startTime": .number(Double(child.startTime)), "mode": .string(mode.rawValue)]
+                try? record.jsonData().write(to: runFile, options: .atomic)
+            }
         ) { report in
             let message = "\(mode.rawValue): \(report.stage) " + (report.ok ? "ok" : "failed: \(report.message)")
             logger.info("init stage", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "stage": "\(report.stage)", "ok": "\(report.ok)"])
@@ -215,6 +255,25 @@ actor ThirdPartyDeployer {
     }
 
     // MARK: Files and records
+
+    /// The pid and start time of the init program running for a block, while it runs.
+    private nonisolated func runFile(_ blockId: String) -> URL {
+        configuration.dataDirectory.appendingPathComponent("init/\(blockId)/run.json")
+    }
+
+    /// Stops an init program an earlier `aios up` started and did not see finish (matched by pid and start
+    /// time, so a reused pid is never signalled).
+    private func stopLeftoverRun(_ blockId: String) async {
+        let file = runFile(blockId)
+        guard let data = try? Data(contentsOf: file), let record = JSONValue.decodeJSON(data),
+              let pid = record["pid"]?.intValue, let startTime = record["startTime"]?.numberValue else { return }
+        if await OrphanReaper.stop(pid: Int32(pid), startTime: UInt64(startTime), grace: configuration.grace) {
+            logger.notice("stopped an init program left by an earlier run", metadata: [
+                "blockId": "\(blockId)", "pid": "\(pid)", "mode": "\(record["mode"]?.stringValue ?? "?")",
+            ])
+        }
+        try? FileManager.default.removeItem(at: file)
+    }
 
     /// Kept between the `create` and the `remove` run of a block; it exists once a `create` was started.
     private nonisolated func stateDirectory(_ blockId: String) -> URL {

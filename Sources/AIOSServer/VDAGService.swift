@@ -1,5 +1,6 @@
 import AIOSBlock
 import AIOSModel
+import AIOSRuntime
 import AIOSStore
 import AIOSVDAG
 import AIOSWire
@@ -27,6 +28,9 @@ actor VDAGService {
     private let host: String
     private let logger: Logger
     private var running: [String: Running] = [:]
+    /// Controllers being created: their ids are taken while the create suspends.
+    private var creating: Set<String> = []
+    private var shuttingDown = false
 
     init(registry: any Registry, executors: Executors, host: String, logger: Logger) {
         self.registry = registry
@@ -111,7 +115,8 @@ actor VDAGService {
                 "cluster": clusters[clusterId] ?? .null,
             ]
             let load = executors.executor(for: block.blockId).map { Double($0.metrics().block.inFlight + $0.metrics().block.queued) } ?? 0
-            result.append(VDAGBlockCandidate(blockId: block.blockId, document: document, load: load))
+            result.append(VDAGBlockCandidate(blockId: block.blockId, document: document, load: load,
+                                             serving: block.phase == .ready || block.phase == .degraded))
         }
         return result
     }
@@ -165,9 +170,12 @@ actor VDAGService {
             throw APIError(.notFound, "vDAG \"\(uri)\" does not exist; create it with createvDAG first",
                            fields: [FieldError(path: path / "vdag_uri", message: "no such vDAG")])
         }
-        guard running[id] == nil else {
+        guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
+        guard running[id] == nil, !creating.contains(id) else {
             throw APIError(.conflict, "vDAG controller \"\(id)\" already exists", fields: [FieldError(path: path / "vdag_controller_id", message: "duplicate controller")])
         }
+        creating.insert(id)
+        defer { creating.remove(id) }
         // Serve first (the port may be taken), then store with the port it got, so a restart keeps it.
         let record = VDAGControllerRecord(id: id, vdagURI: uri, clusterId: clusterId, config: config)
         var started = try await start(record, vdag: vdag, port: port ?? 0)
@@ -183,6 +191,10 @@ actor VDAGService {
             }
             throw error
         }
+        guard !shuttingDown else {
+            await stop(started)
+            throw APIError(.conflict, "aios is shutting down")
+        }
         running[id] = started
         logger.info("vDAG controller serving", metadata: ["controllerId": "\(id)", "vdagURI": "\(uri)", "grpc": "\(started.address)"])
         return ["success": true, "data": view(started)]
@@ -193,6 +205,7 @@ actor VDAGService {
         let id = reader.string(payload, "vdag_controller_id", at: .root / "payload", required: true)
         try reader.check()
         guard let id else { throw APIError.validation(reader.errors) }
+        guard !creating.contains(id) else { throw APIError(.conflict, "vDAG controller \"\(id)\" is being created; remove it once that finished") }
         let task = TaskRecord(action: "remove_controller", subject: id, status: .completed, result: ["vdag_controller_id": .string(id), "removed": true])
         do {
             try await registry.deleteVDAGController(id: id, task: task)
@@ -241,9 +254,15 @@ actor VDAGService {
         return Running(record: record, controller: controller, server: server, serving: serving, address: address)
     }
 
+    /// Graceful: requests in flight get up to 5 s to finish, then the server is cancelled.
     private func stop(_ controller: Running) async {
         controller.server.beginGracefulShutdown()
-        await controller.serving.value
+        let serving = controller.serving
+        let finished = await Deadline.run(seconds: 5) { await serving.value; return true }
+        if finished == nil {
+            serving.cancel()
+            await serving.value
+        }
     }
 
     /// After `aios up` starts: every stored controller serves again, on the port it had.
@@ -264,6 +283,7 @@ actor VDAGService {
     }
 
     func shutdown() async {
+        shuttingDown = true
         let all = running.values
         running = [:]
         for controller in all { await stop(controller) }

@@ -248,12 +248,29 @@ def default_threads() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+#: Runs ``llama_cpp.server`` with prompt-prefix reuse turned off. llama-cpp-python 0.3.36 reuses the KV cache of
+#: the previous request's common token prefix, and with streaming that goes wrong: a streamed answer can continue
+#: the previous prompt's answer (seen with SmolLM2: "Name three fruits." streamed "1. 1 2. 2" after "Count from one
+#: to five."). Evaluating every prompt from the start costs little for small models and makes answers depend on
+#: the request alone.
+_SERVER_MAIN = (
+    "import runpy, sys, llama_cpp\n"
+    "_generate = llama_cpp.Llama.generate\n"
+    "def generate(self, *args, **kwargs):\n"
+    "    self.reset()  # no prefix reuse: every prompt is evaluated from the start\n"
+    "    return _generate(self, *args, **kwargs)\n"
+    "llama_cpp.Llama.generate = generate\n"
+    "sys.argv[0] = 'llama_cpp.server'\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def server_argv(model: str, host: str, port: int, n_ctx: int = DEFAULT_N_CTX, n_threads: Optional[int] = None,
                 extra_args: Sequence[str] = ()) -> List[str]:
     """The command line that runs the server."""
     threads = n_threads if n_threads is not None else default_threads()
     return [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-c", _SERVER_MAIN,
         "--model", model,
         "--model_alias", MODEL_ALIAS,
         "--host", host,

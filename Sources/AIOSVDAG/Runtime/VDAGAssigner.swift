@@ -8,11 +8,14 @@ public struct VDAGBlockCandidate: Sendable {
     public var document: JSONValue
     /// Requests in flight and queued on the block now; the least loaded match wins.
     public var load: Double
+    /// Whether the block has instances serving (Ready or Degraded): matches that serve are preferred.
+    public var serving: Bool
 
-    public init(blockId: String, document: JSONValue, load: Double) {
+    public init(blockId: String, document: JSONValue, load: Double, serving: Bool = true) {
         self.blockId = blockId
         self.document = document
         self.load = load
+        self.serving = serving
     }
 }
 
@@ -51,7 +54,7 @@ public enum VDAGAssigner {
                     continue
                 }
                 let matches = blocks.filter { query.matches($0.document) }
-                guard let chosen = matches.min(by: { ($0.load, $0.blockId) < ($1.load, $1.blockId) }) else {
+                guard let chosen = matches.min(by: { ($0.serving ? 0 : 1, $0.load, $0.blockId) < ($1.serving ? 0 : 1, $1.load, $1.blockId) }) else {
                     errors.append(FieldError(path: path, message: "node \(node.label): no block matches the filter \(tree.jsonString())"
                                              + (known.isEmpty ? " (there are no blocks)" : " (blocks: \(known.joined(separator: ", ")))")))
                     continue

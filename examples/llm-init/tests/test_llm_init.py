@@ -60,7 +60,7 @@ def run_init(mode: str, state_dir: Path, block_init_data: Dict[str, Any], tmp_pa
 
 def test_model_path_and_argv() -> None:
     argv = llama_server.server_argv("/m.gguf", "127.0.0.1", 8123, n_ctx=512, n_threads=2)
-    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    assert argv[1] == "-c" and "runpy.run_module('llama_cpp.server'" in argv[2] and "self.reset()" in argv[2]
     assert argv[argv.index("--model_alias") + 1] == MODEL and argv[argv.index("--port") + 1] == "8123"
     try:
         path = llama_server.model_path()
