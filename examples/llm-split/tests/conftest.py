@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Dict, List
+from typing import List
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
