@@ -211,6 +211,37 @@ def chat_prompt_tokens(tokenizer: Any, text: str) -> List[int]:
     return list(tokenizer.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
 
 
+
+def chat_messages_prompt(tokenizer: Any, messages: Sequence[Dict[str, Any]]) -> str:
+    """The chat template rendered for a whole conversation plus the assistant generation prompt.
+
+    ``messages`` is ``[{"role": "system"|"user"|"assistant"|..., "content": str}, ...]`` (at least one). The
+    template comes from the GGUF metadata as in :func:`chat_prompt` (for one user message both give the same
+    text). Raises ``ValueError`` naming the first malformed message.
+    """
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise ValueError("messages must be a non-empty list of {\"role\": str, \"content\": str}")
+    clean = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not m["role"]:
+            raise ValueError(f"messages[{i}] must be an object with a non-empty string \"role\"")
+        if not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}] ({m['role']}) must have a string \"content\"")
+        clean.append({"role": m["role"], "content": m["content"]})
+    metadata = getattr(tokenizer, "metadata", None) or {}
+    template = metadata.get("tokenizer.chat_template") or SMOLLM2_CHAT_TEMPLATE
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # comes with llama-cpp-python
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(messages=clean, add_generation_prompt=True, bos_token="", eos_token="")
+
+
+def chat_messages_tokens(tokenizer: Any, messages: Sequence[Dict[str, Any]]) -> List[int]:
+    """Token ids of :func:`chat_messages_prompt` (special tokens parsed as such, no BOS for SmolLM2)."""
+    prompt = chat_messages_prompt(tokenizer, messages)
+    return list(tokenizer.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+
 # ------------------------------------------------------------------------------------------------ model
 
 
@@ -659,6 +690,133 @@ def load_model(gguf_path: str, rope_type: Optional[str] = None) -> Model:
     model = Model(config, token_embd, layers, tensor("output_norm.weight"), output)
     model.load_seconds = time.perf_counter() - t0
     return model
+
+
+
+def load_model_range(gguf_path: str, start: int = 0, end: Optional[int] = None,
+                     rope_type: Optional[str] = None) -> Model:
+    """Like :func:`load_model`, but dequantizes only what the layers ``[start, end)`` need.
+
+    That is: ``token_embd`` if ``start == 0`` (for :meth:`Model.embed`), the layers of the range, and
+    ``output_norm`` plus the output projection if ``end == n_layers`` (for :meth:`Model.head`; the projection
+    is ``token_embd`` when the GGUF has no ``output.weight``). ``end=None`` means ``n_layers``. Layers outside
+    the range are ``None`` in ``model.layers``; without embeddings ``model.token_embd`` is ``None``, without a
+    head ``model.output_norm`` and ``model.output`` are ``None`` (calling the missing piece raises). Every
+    array is a private float32 copy, so nothing keeps the GGUF mapped.
+
+    The returned model also has ``layer_range`` (``(start, end)``), ``has_embeddings``, ``has_head`` and
+    ``weights_nbytes`` (bytes of the float32 arrays held). For ``(0, n_layers)`` it computes exactly what
+    :func:`load_model`'s model computes.
+    """
+    from gguf.quants import dequantize
+
+    t0 = time.perf_counter()
+    reader = _open_reader(gguf_path)
+    arch = _field(reader, "general.architecture")
+    if arch != "llama":
+        raise ValueError(f"{gguf_path}: architecture {arch!r} is not supported (llama only)")
+
+    def meta(name: str, default: Any = None) -> Any:
+        return _field(reader, f"{arch}.{name}", default)
+
+    tensors = {t.name: t for t in reader.tensors}
+
+    def tensor(name: str) -> np.ndarray:
+        t = tensors.get(name)
+        if t is None:
+            raise ValueError(f"{gguf_path}: tensor {name!r} missing")
+        arr = dequantize(t.data, t.tensor_type)
+        expected = tuple(int(d) for d in reversed(list(t.shape)))
+        return np.array(arr, dtype=np.float32, copy=True, order="C").reshape(expected)
+
+    n_layers = int(meta("block_count"))
+    end = n_layers if end is None else int(end)
+    start = int(start)
+    if not 0 <= start < end <= n_layers:
+        raise ValueError(f"bad layer range [{start}, {end}) for a model of {n_layers} layers")
+    d_model = int(meta("embedding_length"))
+    n_heads = int(meta("attention.head_count"))
+    n_kv_heads = int(meta("attention.head_count_kv", n_heads))
+    head_dim = d_model // n_heads
+    embd_info = tensors.get("token_embd.weight")
+    if embd_info is None:
+        raise ValueError(f"{gguf_path}: tensor 'token_embd.weight' missing")
+    embd_shape = tuple(int(d) for d in reversed(list(embd_info.shape)))
+    vocab = int(meta("vocab_size", embd_shape[0]))
+    config = Config(
+        arch=arch,
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        head_dim=head_dim,
+        ffn_dim=int(meta("feed_forward_length")),
+        vocab_size=vocab,
+        context_length=int(meta("context_length", 2048)),
+        rope_base=float(meta("rope.freq_base", 10000.0)),
+        rope_dim=int(meta("rope.dimension_count", head_dim)),
+        rms_eps=float(meta("attention.layer_norm_rms_epsilon", 1e-5)),
+        rope_type=rope_type or "norm",
+        chat_template=_field(reader, "tokenizer.chat_template"),
+    )
+    if n_heads % n_kv_heads:
+        raise ValueError(f"head_count {n_heads} is not a multiple of head_count_kv {n_kv_heads}")
+    if embd_shape != (vocab, d_model):
+        raise ValueError(f"token_embd is {embd_shape}, expected {(vocab, d_model)}")
+    has_embeddings = start == 0
+    has_head = end == n_layers
+    has_output = "output.weight" in tensors
+    token_embd = tensor("token_embd.weight") if has_embeddings or (has_head and not has_output) else None
+    layers: List[Any] = [None] * n_layers
+    dkv = n_kv_heads * head_dim
+    for i in range(start, end):
+        p = f"blk.{i}."
+        wq, wk, wv = tensor(p + "attn_q.weight"), tensor(p + "attn_k.weight"), tensor(p + "attn_v.weight")
+        wo = tensor(p + "attn_output.weight")
+        gate, up, down = tensor(p + "ffn_gate.weight"), tensor(p + "ffn_up.weight"), tensor(p + "ffn_down.weight")
+        for name, arr, shape in (
+            ("attn_q", wq, (n_heads * head_dim, d_model)), ("attn_k", wk, (dkv, d_model)),
+            ("attn_v", wv, (dkv, d_model)), ("attn_output", wo, (d_model, n_heads * head_dim)),
+            ("ffn_gate", gate, (config.ffn_dim, d_model)), ("ffn_up", up, (config.ffn_dim, d_model)),
+            ("ffn_down", down, (d_model, config.ffn_dim)),
+        ):
+            if arr.shape != shape:
+                raise ValueError(f"{p}{name}.weight is {arr.shape}, expected (out, in) = {shape}")
+        layers[i] = Layer(
+            attn_norm=tensor(p + "attn_norm.weight"),
+            wqkv=np.ascontiguousarray(np.concatenate([wq, wk, wv], axis=0)),
+            wo=wo,
+            ffn_norm=tensor(p + "ffn_norm.weight"),
+            w_gate_up=np.ascontiguousarray(np.concatenate([gate, up], axis=0)),
+            w_down=down,
+        )
+        del wq, wk, wv, gate, up
+    output_norm = tensor("output_norm.weight") if has_head else None
+    output = tensor("output.weight") if has_head and has_output else None
+    model = Model(config, token_embd, layers, output_norm, output)  # type: ignore[arg-type]
+    if not has_head:
+        model.output = None  # type: ignore[assignment]  (Model ties it to token_embd otherwise)
+        model.tied_embeddings = not has_output
+    del reader, tensors
+    model.layer_range = (start, end)  # type: ignore[attr-defined]
+    model.has_embeddings = has_embeddings  # type: ignore[attr-defined]
+    model.has_head = has_head  # type: ignore[attr-defined]
+    model.weights_nbytes = model_nbytes(model)  # type: ignore[attr-defined]
+    model.load_seconds = time.perf_counter() - t0
+    return model
+
+
+def model_nbytes(model: Model) -> int:
+    """Bytes of the float32 weight arrays ``model`` holds (each array counted once, tied ones too)."""
+    seen: Dict[int, int] = {}
+    arrays = [model.token_embd, model.output_norm, model.output]
+    for layer in model.layers:
+        if layer is not None:
+            arrays.extend([layer.attn_norm, layer.wqkv, layer.wo, layer.ffn_norm, layer.w_gate_up, layer.w_down])
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            seen[id(a)] = a.nbytes
+    return sum(seen.values())
 
 
 # ------------------------------------------------------------------------------------------------ CLI
