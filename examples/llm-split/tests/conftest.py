@@ -57,7 +57,7 @@ def tokenizer(gguf_path: str):
 
 
 @pytest.fixture(scope="session")
-def llama(gguf_path: str):
+def llama_cpp_model(gguf_path: str):
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed")
     import llama_cpp

@@ -44,7 +44,8 @@ def llama_cpp_greedy(llama, prompt: List[int], n: int, stop: int) -> Tuple[List[
     return out, logits
 
 
-def test_greedy_agreement_with_llama_cpp(model: Model, tokenizer, llama, report) -> None:
+def test_greedy_agreement_with_llama_cpp(model: Model, tokenizer, llama_cpp_model, report) -> None:
+    llama = llama_cpp_model
     eos = tokenizer.token_eos()
     free_prefix, free_total, free_len = [], 0, 0
     tf_agree, tf_total, worst_gap = 0, 0, 0.0

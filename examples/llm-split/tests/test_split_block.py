@@ -492,7 +492,8 @@ def _values(name: str) -> Dict[str, Any]:
 
 def test_specs_describe_the_three_blocks_and_the_vdag() -> None:
     component = _values("component.json")
-    assert component["runtime"] == {"type": "process", "command": ["python3", "split_block.py"], "cwd": "."}
+    assert component["runtime"] == {"type": "process", "command": ["python3", "split_block.py"], "cwd": ".",
+                                    "env": {"OPENBLAS_NUM_THREADS": "1"}}
     cid = component["componentId"]
     uri = f"model.{cid['name']}:{cid['version']}-{cid['releaseTag']}"
     assert component["componentMetadata"]["model_name"] == "SmolLM2-135M-Instruct"

@@ -130,7 +130,8 @@ def test_run_layers_rejects_misuse(model: Model) -> None:
     assert cache.length == 3
 
 
-def test_neox_rotation_is_wrong_for_this_gguf(model: Model, tokenizer, llama) -> None:
+def test_neox_rotation_is_wrong_for_this_gguf(model: Model, tokenizer, llama_cpp_model) -> None:
+    llama = llama_cpp_model
     """The llama GGUF's Q/K rows are permuted for llama.cpp's normal (adjacent-pair) RoPE."""
     prompt = chat_prompt_tokens(tokenizer, PROMPTS[1])
     llama.reset()
