@@ -107,12 +107,17 @@ final class VDAGTests: EchoPlatformTestCase {
         try await post("/api/createvDAG", vdag("diamond", nodes: [("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")],
                                                 connections: [("b", ["a"]), ("c", ["a"]), ("d", ["c", "b"])]))
         let diamond = try await controller("diamond-ctl", vdag: "diamond:0.0.1-stable")
-        let joined = try XCTUnwrap(try call(diamond, ["text": "hi"]).first)
+        let attachment = directory.appendingPathComponent("frame.bin")
+        try Data(repeating: 9, count: 1234).write(to: attachment)
+        let joined = try XCTUnwrap(try call(diamond, ["text": "hi"], extra: ["--file", attachment.path]).first)
         XCTAssertEqual(joined["ok"] as? Bool, true, "\(joined)")
         // d (the echo) received {"inputs": [c's output, b's output]} and upper-cased it.
         let text = data(joined)["text"]?.stringValue ?? ""
         XCTAssertTrue(text.hasPrefix("{\"INPUTS\":["), text)
         XCTAssertEqual(text.components(separatedBy: "\"TEXT\":\"HI\"").count - 1, 2, "both branches arrive: \(text)")
+        // The file went through a, then both branches; d received both copies, and so does the client.
+        XCTAssertEqual(data(joined)["files"]?.arrayValue?.compactMap { $0["size"]?.intValue }, [1234, 1234], "\(joined)")
+        XCTAssertEqual((joined["files"] as? [[String: Any]])?.compactMap { $0["size"] as? Int }, [1234, 1234], "\(joined)")
 
         try await post("/api/createvDAG", vdag("fork", nodes: [("a", "a"), ("b", "b"), ("c", "c")],
                                                 connections: [("b", ["a"]), ("c", ["a"])]))
