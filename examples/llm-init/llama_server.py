@@ -249,10 +249,10 @@ def default_threads() -> int:
 
 
 #: Runs ``llama_cpp.server`` with prompt-prefix reuse turned off. llama-cpp-python 0.3.36 reuses the KV cache of
-#: the previous request's common token prefix, and with streaming that goes wrong: a streamed answer can continue
-#: the previous prompt's answer (seen with SmolLM2: "Name three fruits." streamed "1. 1 2. 2" after "Count from one
-#: to five."). Evaluating every prompt from the start costs little for small models and makes answers depend on
-#: the request alone.
+#: the previous request's common token prefix, and greedy answers then depend on what ran before (seen with
+#: SmolLM2: "Name a color." answered "The color I'm referring to is a rare and precious blue" plainly, then
+#: "Alec 2: The color of the rainbow." streamed right after it). Evaluating every prompt from the start costs little
+#: for small models and makes answers depend on the request alone.
 _SERVER_MAIN = (
     "import runpy, sys, llama_cpp\n"
     "_generate = llama_cpp.Llama.generate\n"
@@ -281,6 +281,10 @@ def server_argv(model: str, host: str, port: int, n_ctx: int = DEFAULT_N_CTX, n_
         "--n_batch", "512",
         "--seed", str(SEED),
         "--n_gpu_layers", "0",
+        # By default llama_cpp.server cuts a streaming completion short whenever another request arrives, and
+        # the block's health probe (GET /v1/models every few seconds) is such a request: streams ended early or
+        # empty. Requests wait for each other instead.
+        "--interrupt_requests", "False",
         *extra_args,
     ]
 
