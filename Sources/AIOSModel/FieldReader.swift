@@ -102,6 +102,32 @@ public struct FieldReader: Sendable {
         return result
     }
 
+    /// A process's working directory (`cwd`, default `/`): it must be absolute, since `aios apply -f` has already
+    /// resolved a relative one against the spec file.
+    public mutating func workingDirectory(_ object: [String: JSONValue], at path: FieldPath) -> String {
+        let cwd = string(object, "cwd", at: path) ?? "/"
+        if !cwd.hasPrefix("/") {
+            fail(path / "cwd", "must be an absolute path (aios apply -f resolves a relative one against the spec file), got \"\(cwd)\"")
+        }
+        return cwd
+    }
+
+    /// A process's extra environment (`env`): strings, or numbers written as text.
+    public mutating func environment(_ object: [String: JSONValue], at path: FieldPath) -> [String: String] {
+        var environment: [String: String] = [:]
+        guard let env = self.object(object, "env", at: path) else { return environment }
+        for (key, value) in env {
+            if let text = value.stringValue {
+                environment[key] = text
+            } else if let number = value.numberValue {
+                environment[key] = number.formatted
+            } else {
+                fail(path / "env" / key, "expected a string, got \(value.typeName)")
+            }
+        }
+        return environment
+    }
+
     public mutating func stringArray(_ object: [String: JSONValue], _ key: String, at path: FieldPath, required: Bool = false) -> [String]? {
         guard let elements = array(object, key, at: path, required: required) else { return nil }
         var strings: [String] = []

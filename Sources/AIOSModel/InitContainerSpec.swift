@@ -47,22 +47,8 @@ public struct InitContainerSpec: Sendable, Equatable {
         if command == nil, image ?? containerImage == nil {
             reader.fail(path, "needs a process \"command\" (e.g. [\"python3\", \"init.py\"]) or an OCI \"image\"")
         }
-        let cwd = reader.string(section, "cwd", at: path) ?? "/"
-        if !cwd.hasPrefix("/") {
-            reader.fail(path / "cwd", "must be an absolute path (aios apply -f resolves a relative one against the spec file), got \"\(cwd)\"")
-        }
-        var environment: [String: String] = [:]
-        if let env = reader.object(section, "env", at: path) {
-            for (key, value) in env {
-                if let text = value.stringValue {
-                    environment[key] = text
-                } else if let number = value.numberValue {
-                    environment[key] = number.formatted
-                } else {
-                    reader.fail(path / "env" / key, "expected a string, got \(value.typeName)")
-                }
-            }
-        }
+        let cwd = reader.workingDirectory(section, at: path)
+        let environment = reader.environment(section, at: path)
         func timeout(_ key: String, default value: Double) -> Double {
             guard let seconds = reader.number(section, key, at: path) else { return value }
             guard seconds > 0, seconds <= longestTimeout else {

@@ -25,22 +25,8 @@ public struct ProcessRuntimeSpec: Sendable, Equatable {
         if let command, command.isEmpty || command[0].isEmpty {
             reader.fail(runtimePath / "command", "must name a program, e.g. [\"python3\", \"block.py\"]")
         }
-        let cwd = reader.string(runtime, "cwd", at: runtimePath) ?? "/"
-        if !cwd.hasPrefix("/") {
-            reader.fail(runtimePath / "cwd", "must be an absolute path (aios apply -f resolves a relative one against the spec file), got \"\(cwd)\"")
-        }
-        var environment: [String: String] = [:]
-        if let env = reader.object(runtime, "env", at: runtimePath) {
-            for (key, value) in env {
-                if let text = value.stringValue {
-                    environment[key] = text
-                } else if let number = value.numberValue {
-                    environment[key] = number.formatted
-                } else {
-                    reader.fail(runtimePath / "env" / key, "expected a string, got \(value.typeName)")
-                }
-            }
-        }
+        let cwd = reader.workingDirectory(runtime, at: runtimePath)
+        let environment = reader.environment(runtime, at: runtimePath)
         guard let command, !command.isEmpty else { return nil }
         return ProcessRuntimeSpec(command: command, cwd: cwd, environment: environment)
     }

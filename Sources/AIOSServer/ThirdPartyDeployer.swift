@@ -193,7 +193,13 @@ actor ThirdPartyDeployer {
             timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
             onSpawn: { child in
                 let record: JSONValue = ["pid": .number(Double(child.pid)), "startTime": .number(Double(child.startTime)), "mode": .string(mode.rawValue)]
-                try? record.jsonData().write(to: runFile, options: .atomic)
+                do {
+                    try record.jsonData().write(to: runFile, options: .atomic)
+                } catch {
+                    // Without it a crash of aios up would leave this run unstopped: say so.
+                    logger.error("cannot record the running init program; a restart after a crash will not stop it",
+                                 metadata: ["blockId": "\(blockId)", "pid": "\(child.pid)", "error": "\(error)"])
+                }
             }
         ) { report in
             let message = "\(mode.rawValue): \(report.stage) " + (report.ok ? "ok" : "failed: \(report.message)")

@@ -114,7 +114,10 @@ actor VDAGService {
                 "component": components[uri] ?? .null,
                 "cluster": clusters[clusterId] ?? .null,
             ]
-            let load = executors.executor(for: block.blockId).map { Double($0.metrics().block.inFlight + $0.metrics().block.queued) } ?? 0
+            let load = executors.executor(for: block.blockId).map { executor -> Double in
+                let now = executor.metrics().block
+                return Double(now.inFlight + now.queued)
+            } ?? 0
             result.append(VDAGBlockCandidate(blockId: block.blockId, document: document, load: load,
                                              serving: block.phase == .ready || block.phase == .degraded))
         }
@@ -341,11 +344,11 @@ actor VDAGService {
     }
 
     static func summary(_ stats: RequestStats, now: Double) -> JSONValue {
-        let minute = stats.summary(window: 300, now: now)
+        let recent = stats.summary(window: 300, now: now)
         return [
             "total": .number(Double(stats.total)), "errors": .number(Double(stats.totalErrors)),
-            "window_seconds": 300, "count": .number(Double(minute.count)), "window_errors": .number(Double(minute.errors)),
-            "p50_ms": minute.p50.map { .number($0 * 1000) } ?? .null, "p99_ms": minute.p99.map { .number($0 * 1000) } ?? .null,
+            "window_seconds": 300, "count": .number(Double(recent.count)), "window_errors": .number(Double(recent.errors)),
+            "p50_ms": recent.p50.map { .number($0 * 1000) } ?? .null, "p99_ms": recent.p99.map { .number($0 * 1000) } ?? .null,
         ]
     }
 

@@ -24,15 +24,7 @@ final class LlamaServer: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: logPath)
         process.standardInput = FileHandle.nullDevice
         let ready = ReadyLine(prefix: "LLAMA_SERVER_URL ")
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ready.finish(nil)
-            } else {
-                ready.append(data)
-            }
-        }
+        ready.watch(stdout)
         try process.run()
         guard let url = ready.wait(timeout: timeout) else {
             process.terminate()

@@ -55,15 +55,7 @@ final class PlatformProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
 
         let ready = ReadyLine()
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ready.finish(nil)
-            } else {
-                ready.append(data)
-            }
-        }
+        ready.watch(stdout)
         try process.run()
         guard let url = ready.wait(timeout: timeout) else {
             process.terminate()
@@ -180,6 +172,19 @@ final class ReadyLine: @unchecked Sendable {
         if url != nil { finished = true }
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Reads `pipe` as the process writes to it, until it closes.
+    func watch(_ pipe: Pipe) {
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                finish(nil)
+            } else {
+                append(data)
+            }
+        }
     }
 
     func finish(_ url: String?) {
