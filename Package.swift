@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .target(
@@ -128,10 +129,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSSplits",
+            dependencies: [
+                "AIOSModel", "AIOSRuntime", "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSServer",
             dependencies: [
                 "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
-                "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSWire",
+                "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSSplits", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -198,6 +207,11 @@ let package = Package(
         .testTarget(
             name: "AIOSVDAGTests",
             dependencies: ["AIOSVDAG", "AIOSModel", "AIOSBlock"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AIOSSplitsTests",
+            dependencies: ["AIOSSplits", "AIOSModel", "AIOSBlock", "AIOSGateway", "AIOSWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

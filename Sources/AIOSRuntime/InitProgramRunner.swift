@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AIOSModel
 import Foundation
 import Synchronization
@@ -37,12 +30,7 @@ public struct InitStageReport: Sendable, Equatable {
 
 /// How one run of an init program ended.
 public struct InitRunOutcome: Sendable, Equatable {
-    public enum Ending: Sendable, Equatable {
-        case exited(Int32)
-        case timedOut(seconds: Double)
-        case cancelled
-        case notStarted(String)
-    }
+    public typealias Ending = ProgramEnding
 
     public var ending: Ending
     public var stages: [InitStageReport]
@@ -89,11 +77,7 @@ public struct InitRunOutcome: Sendable, Equatable {
     }
 }
 
-/// Runs an init program as a process in a session of its own, with its output appended to a log file.
-/// Stage reports are read from that log as they are written and handed to `onStage` at once. A run that
-/// outlives its timeout, or whose task is cancelled, gets SIGTERM (so the program's `finally` blocks run),
-/// then SIGKILL after `grace`. Processes the program leaves in its group are killed when it exits; a
-/// system it deploys must run in a session of its own (e.g. Python's `start_new_session=True`).
+/// Runs an init program (`ProgramRun`) and hands each stage report to `onStage` as soon as it is written.
 public enum InitProgramRunner {
     public static func run(
         command: [String], cwd: String, environment: [String: String], logPath: String,
@@ -101,80 +85,15 @@ public enum InitProgramRunner {
         onSpawn: @Sendable (ChildProcess) -> Void = { _ in },
         onStage: @escaping @Sendable (InitStageReport) async -> Void
     ) async -> InitRunOutcome {
-        // Stopped before it began: start nothing.
-        if Task.isCancelled { return InitRunOutcome(ending: .cancelled, stages: []) }
-        let startOffset = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? NSNumber)?.uint64Value ?? 0
-        let child: ChildProcess
-        do {
-            let spawned = try ProcessSpawner.spawn(command, cwd: cwd, environment: environment, logPath: logPath)
-            child = ChildProcess(pid: spawned.pid, startTime: spawned.startTime)
-            onSpawn(child)
-        } catch {
-            return InitRunOutcome(ending: .notStarted(String(describing: error)), stages: [])
+        let stages = Mutex<[InitStageReport]>([])
+        let ending = await ProgramRun.run(
+            command: command, cwd: cwd, environment: environment, logPath: logPath, timeout: timeout, grace: grace,
+            onSpawn: onSpawn
+        ) { line in
+            guard let report = InitStageReport(line: line) else { return }
+            stages.withLock { $0.append(report) }
+            await onStage(report)
         }
-        let exitStatus = Mutex<Int32?>(nil)
-        Task.detached {
-            let status = await child.waitForExit()
-            exitStatus.withLock { $0 = status }
-        }
-        var reader = StageLogReader(path: logPath, offset: startOffset)
-        var stages: [InitStageReport] = []
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        var stopping: (ending: InitRunOutcome.Ending, killAt: ContinuousClock.Instant)?
-        while true {
-            let exited = exitStatus.withLock { $0 }
-            for report in reader.readNewReports() {
-                stages.append(report)
-                await onStage(report)
-            }
-            if let exited {
-                return InitRunOutcome(ending: stopping?.ending ?? .exited(exited), stages: stages)
-            }
-            let now = ContinuousClock.now
-            if stopping == nil, Task.isCancelled || now >= deadline {
-                stopping = (Task.isCancelled ? .cancelled : .timedOut(seconds: timeout), now + .milliseconds(Int64(grace * 1000)))
-                child.signalGroup(SIGTERM)
-            } else if let stop = stopping, now >= stop.killAt {
-                child.signalGroup(SIGKILL)
-            }
-            // Not `Task.sleep`: it returns at once in a cancelled task, and this loop must outlive cancellation.
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { continuation.resume() }
-            }
-        }
-    }
-}
-
-/// Reads complete lines appended to a log file since `offset` and keeps the stage reports among them.
-struct StageLogReader {
-    let path: String
-    var offset: UInt64
-    private var partial = Data()
-    static let longestLine = 1 << 20
-
-    init(path: String, offset: UInt64) {
-        self.path = path
-        self.offset = offset
-    }
-
-    mutating func readNewReports() -> [InitStageReport] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: offset)
-            guard let data = try handle.readToEnd(), !data.isEmpty else { return [] }
-            offset += UInt64(data.count)
-            partial.append(data)
-        } catch {
-            return []
-        }
-        guard let lastNewline = partial.lastIndex(of: UInt8(ascii: "\n")) else {
-            // Output without line breaks is not a report; do not hold on to it.
-            if partial.count > Self.longestLine { partial = Data() }
-            return []
-        }
-        let complete = partial[partial.startIndex...lastNewline]
-        partial = Data(partial[partial.index(after: lastNewline)...])
-        return String(decoding: complete, as: UTF8.self).split(separator: "\n").compactMap(InitStageReport.init(line:))
+        return InitRunOutcome(ending: ending, stages: stages.withLock { $0 })
     }
 }

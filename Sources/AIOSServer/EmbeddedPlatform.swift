@@ -82,16 +82,22 @@ public struct EmbeddedPlatform: Sendable {
         let host = configuration.host
         let vdags = VDAGService(registry: registry, executors: executors, host: host, logger: logger)
         await vdags.startAll()
+        let splits = try SplitService(
+            registry: registry, controlPlane: controlPlane, vdags: vdags, executors: executors,
+            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
+            logger: logger)
+        try await splits.resume()
         let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry), logger: logger)
         let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
         let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags).router(),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits).router(),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 do {
                     let grpcAddress = try await grpcGateway.listeningAddress
+                    await splits.serving(at: "http://\(host):\(port)")
                     logger.info("inference gateway serving", metadata: ["grpc": "\(grpcAddress)", "http": "http://\(host):\(port)/v1"])
                     onReady("http://\(host):\(port)", grpcAddress)
                 } catch {
@@ -100,7 +106,7 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags), scaler, grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags, splits: splits), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
@@ -112,12 +118,14 @@ struct InstanceShutdownService: Service {
     let instances: InstanceManager
     let thirdParty: ThirdPartyDeployer
     let vdags: VDAGService
+    let splits: SplitService
 
     func run() async throws {
         try? await gracefulShutdown()
         // In a task of its own: when the group is cancelled (a service failed), stopping must still wait out
         // each instance's grace period rather than spin.
         await Task {
+            await splits.shutdown()
             await vdags.shutdown()
             await thirdParty.shutdown()
             await instances.shutdown()

@@ -22,12 +22,14 @@ struct HTTPAPI: Sendable {
     let gateway: InferenceGateway
     let sampler: ProcessSampler
     let vdags: VDAGService
+    let splits: SplitService
 
-    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService) {
+    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService, splits: SplitService) {
         self.controlPlane = controlPlane
         self.gateway = gateway
         self.sampler = sampler
         self.vdags = vdags
+        self.splits = splits
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -45,7 +47,7 @@ struct HTTPAPI: Sendable {
             let id = try context.parameters.require("id")
             return Response.json(try await management.setParameters(blockId: id, try await Self.document(from: request)))
         }
-        GatewayRoutes(gateway: gateway).add(to: router)
+        GatewayRoutes(gateway: gateway, generators: splits).add(to: router)
 
         let blockMetrics = BlockMetricsReader(registry: controlPlane.registry, executors: gateway.executors, instances: controlPlane.instances,
                                               sampler: sampler, metrics: controlPlane.metrics)
@@ -62,6 +64,7 @@ struct HTTPAPI: Sendable {
         }
 
         VDAGRoutes(vdags: vdags).add(to: router)
+        SplitRoutes(splits: splits).add(to: router)
 
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")
@@ -156,9 +159,10 @@ struct HTTPAPI: Sendable {
     }
 
     /// Reads the request body as one JSON or YAML document.
-    static func document(from request: Request) async throws -> JSONValue {
+    static func document(from request: Request, allowEmpty: Bool = false) async throws -> JSONValue {
         var request = request
         let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        if allowEmpty, buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
         let contentType = request.headers[.contentType]
         if let contentType, contentType.lowercased().hasPrefix("multipart/") {
             throw APIError(.unsupportedMediaType, "send the spec as a JSON or YAML body, not \(contentType)")

@@ -63,6 +63,13 @@ public protocol Registry: Sendable {
     /// Removes a controller; `RegistryError.notFound` when it does not exist.
     func deleteVDAGController(id: String, task: TaskRecord) async throws
 
+    // Split tasks
+    /// Stores a split task's new state (insert or replace).
+    func putSplitTask(_ task: SplitTaskRecord) async throws
+    func splitTask(id: String) async throws -> SplitTaskRecord?
+    /// Newest first.
+    func splitTasks() async throws -> [SplitTaskRecord]
+
     // Tasks
     func putTask(_ task: TaskRecord) async throws
     func task(id: String) async throws -> TaskRecord?

@@ -392,6 +392,53 @@ public final class SQLiteRegistry: Registry {
 
     // MARK: Tasks
 
+    // MARK: Split tasks
+
+    public func putSplitTask(_ task: SplitTaskRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO split_tasks (id, status, progress, message, request, plan, error, deployment, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET status = excluded.status, progress = excluded.progress, message = excluded.message,
+                        plan = excluded.plan, error = excluded.error, deployment = excluded.deployment, updated_at = excluded.updated_at
+                    """,
+                arguments: [task.id, task.status.rawValue, task.progress, task.message, JSONValue.object(task.request).jsonString(),
+                            task.plan.jsonString(), task.error, task.deployment.jsonString(),
+                            task.createdAt.timeIntervalSince1970, task.updatedAt.timeIntervalSince1970])
+        }
+    }
+
+    public func splitTask(id: String) async throws -> SplitTaskRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM split_tasks WHERE id = ?", arguments: [id]).map(Self.splitTask)
+        }
+    }
+
+    public func splitTasks() async throws -> [SplitTaskRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM split_tasks ORDER BY created_at DESC, id").map(Self.splitTask)
+        }
+    }
+
+    private static func splitTask(_ row: Row) throws -> SplitTaskRecord {
+        let id: String = row["id"]
+        guard let status = SplitTaskRecord.Status(rawValue: row["status"]) else {
+            throw RegistryCorruption(table: "split_tasks", key: id, field: "status")
+        }
+        func json(_ field: String) throws -> JSONValue {
+            guard let value = JSONValue.decodeJSON(Data((row[field] as String).utf8)) else {
+                throw RegistryCorruption(table: "split_tasks", key: id, field: field)
+            }
+            return value
+        }
+        return SplitTaskRecord(
+            id: id, status: status, progress: row["progress"], message: row["message"],
+            request: try object(row["request"], table: "split_tasks", key: id, field: "request"),
+            plan: try json("plan"), error: row["error"], deployment: try json("deployment"),
+            createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
+    }
+
     public func putTask(_ task: TaskRecord) async throws {
         try await pool.write { db in try Self.insert(task, db) }
     }

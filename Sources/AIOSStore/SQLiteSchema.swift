@@ -96,6 +96,20 @@ enum SQLiteSchema {
                 table.column("created_at", .double).notNull()
             }
         }
+        migrator.registerMigration("v4-split-tasks") { db in
+            try db.create(table: "split_tasks") { table in
+                table.primaryKey("id", .text)
+                table.column("status", .text).notNull()
+                table.column("progress", .double).notNull()
+                table.column("message", .text).notNull()
+                table.column("request", .text).notNull()
+                table.column("plan", .text).notNull()
+                table.column("error", .text)
+                table.column("deployment", .text).notNull()
+                table.column("created_at", .double).notNull().indexed()
+                table.column("updated_at", .double).notNull()
+            }
+        }
         return migrator
     }
 }
