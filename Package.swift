@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "AIOSModel", "AIOSRuntime", "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

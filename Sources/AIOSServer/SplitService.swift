@@ -405,6 +405,7 @@ actor SplitService: TextGenerators {
         let executors = self.executors
         let logger = self.logger
         return SplitGenerator(
+            logger: logger,
             step: { packet, timeout throws(InferenceError) in try await controller.infer(packet, clientTimeout: timeout) },
             release: { session in
                 for blockId in blocks {

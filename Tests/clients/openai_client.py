@@ -2,6 +2,7 @@
 """Calls the gateway's OpenAI-compatible API with the official `openai` package, and prints one JSON line.
 
     openai_client.py BASE_URL MODEL --message TEXT [--stream] [--completions] [--session S] [--timeout SECONDS]
+                     [--max-tokens N] [--temperature T] [--seed N]
 
 Success: {"ok": true, "content", "chunks", "finish_reason", "id", "model"}
 HTTP error status: {"ok": false, "status": <int>, "body": <the error body>}
@@ -29,6 +30,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--completions", action="store_true", help="call /completions instead of /chat/completions")
     p.add_argument("--session", default=None, help="sent as extra_body {\"session_id\": S}")
     p.add_argument("--timeout", type=float, default=10.0, help="request timeout in seconds (default 10)")
+    p.add_argument("--max-tokens", type=int, default=None, help="max_tokens (default: the server's)")
+    p.add_argument("--temperature", type=float, default=None, help="temperature (default: the server's)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: none)")
     args = p.parse_args(argv)
     if args.timeout <= 0:
         p.error("--timeout must be > 0")
@@ -56,8 +60,10 @@ def collect(result: Any, completions: bool, streaming: bool) -> dict[str, Any]:
         for choice in getattr(chunk, "choices", None) or []:
             content.append(text_of(choice, completions, streaming))
             finish_reason = getattr(choice, "finish_reason", None) or finish_reason
+    usage = getattr(result, "usage", None) if not streaming else None
     return {"ok": True, "content": "".join(content), "chunks": count,
-            "finish_reason": finish_reason, "id": ident, "model": model}
+            "finish_reason": finish_reason, "id": ident, "model": model,
+            "usage": usage.model_dump() if usage is not None else None}
 
 
 def main(argv: list[str]) -> int:
@@ -71,14 +77,16 @@ def main(argv: list[str]) -> int:
         http_client=openai.DefaultHttpxClient(trust_env=False),
     )
     extra_body = {"session_id": args.session} if args.session is not None else None
+    options: dict[str, Any] = {k: v for k, v in (("max_tokens", args.max_tokens), ("temperature", args.temperature),
+                                                  ("seed", args.seed)) if v is not None}
     try:
         if args.completions:
             result = client.completions.create(
-                model=args.model, prompt=args.message, stream=args.stream, extra_body=extra_body)
+                model=args.model, prompt=args.message, stream=args.stream, extra_body=extra_body, **options)
         else:
             result = client.chat.completions.create(
                 model=args.model, messages=[{"role": "user", "content": args.message}],
-                stream=args.stream, extra_body=extra_body)
+                stream=args.stream, extra_body=extra_body, **options)
         out = collect(result, args.completions, args.stream)
     except openai.APIStatusError as e:
         # The client unwraps an {"error": {...}} body: e.body is the inner object.

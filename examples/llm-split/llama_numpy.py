@@ -56,6 +56,7 @@ field and the exact total length and raises :class:`TensorCodecError` (a ``Value
 from __future__ import annotations
 
 import math
+import re
 import struct
 import time
 from dataclasses import dataclass
@@ -693,6 +694,16 @@ def load_model(gguf_path: str, rope_type: Optional[str] = None) -> Model:
 
 
 
+_BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.")
+
+
+def _describe_layers(layers: Sequence[int]) -> str:
+    """``[0, 10)`` for a contiguous run, else the list (``[]`` when empty)."""
+    if layers and list(layers) == list(range(layers[0], layers[-1] + 1)):
+        return f"[{layers[0]}, {layers[-1] + 1})"
+    return str(list(layers))
+
+
 def load_model_range(gguf_path: str, start: int = 0, end: Optional[int] = None,
                      rope_type: Optional[str] = None) -> Model:
     """Like :func:`load_model`, but dequantizes only what the layers ``[start, end)`` need.
@@ -707,6 +718,12 @@ def load_model_range(gguf_path: str, start: int = 0, end: Optional[int] = None,
     The returned model also has ``layer_range`` (``(start, end)``), ``has_embeddings``, ``has_head`` and
     ``weights_nbytes`` (bytes of the float32 arrays held). For ``(0, n_layers)`` it computes exactly what
     :func:`load_model`'s model computes.
+
+    ``gguf_path`` may also be a split artifact: a GGUF subset holding all of the model's metadata but only the
+    tensors of some layers (original layer numbers), as ``python -m aios_splits.layer_range`` writes them.
+    Only the tensors the range needs must be present; the vocabulary size then comes from ``vocab_size`` or
+    the tokenizer when ``token_embd`` is absent. A file without some layer of the range raises ``ValueError``
+    naming the layers it holds.
     """
     from gguf.quants import dequantize
 
@@ -738,11 +755,33 @@ def load_model_range(gguf_path: str, start: int = 0, end: Optional[int] = None,
     n_heads = int(meta("attention.head_count"))
     n_kv_heads = int(meta("attention.head_count_kv", n_heads))
     head_dim = d_model // n_heads
+    has_embeddings = start == 0
+    has_head = end == n_layers
+    has_output = "output.weight" in tensors
+    # A split artifact (a GGUF subset) holds only its range's tensors, with their original layer numbers.
+    needs_embd = has_embeddings or (has_head and not has_output)
     embd_info = tensors.get("token_embd.weight")
-    if embd_info is None:
+    if embd_info is None and needs_embd:
         raise ValueError(f"{gguf_path}: tensor 'token_embd.weight' missing")
-    embd_shape = tuple(int(d) for d in reversed(list(embd_info.shape)))
-    vocab = int(meta("vocab_size", embd_shape[0]))
+    present = {int(m.group(1)) for m in (_BLOCK_TENSOR.match(name) for name in tensors) if m}
+    missing = [i for i in range(start, end) if i not in present]
+    if missing:
+        held = _describe_layers(sorted(present))
+        raise ValueError(f"{gguf_path}: no tensors for layer(s) {_describe_layers(missing)} of [{start}, {end}); "
+                         f"this file holds layers {held}")
+    embd_shape = tuple(int(d) for d in reversed(list(embd_info.shape))) if embd_info is not None else None
+    if embd_shape is not None:
+        vocab = int(meta("vocab_size", embd_shape[0]))
+    else:
+        vocab_meta = meta("vocab_size")
+        tokens_field = reader.fields.get("tokenizer.ggml.tokens")
+        if vocab_meta is not None:
+            vocab = int(vocab_meta)
+        elif tokens_field is not None:
+            vocab = len(tokens_field.data)
+        else:
+            raise ValueError(f"{gguf_path}: no token_embd.weight, {arch}.vocab_size or tokenizer.ggml.tokens: "
+                             "cannot tell the vocabulary size")
     config = Config(
         arch=arch,
         n_layers=n_layers,
@@ -761,12 +800,9 @@ def load_model_range(gguf_path: str, start: int = 0, end: Optional[int] = None,
     )
     if n_heads % n_kv_heads:
         raise ValueError(f"head_count {n_heads} is not a multiple of head_count_kv {n_kv_heads}")
-    if embd_shape != (vocab, d_model):
+    if embd_shape is not None and embd_shape != (vocab, d_model):
         raise ValueError(f"token_embd is {embd_shape}, expected {(vocab, d_model)}")
-    has_embeddings = start == 0
-    has_head = end == n_layers
-    has_output = "output.weight" in tensors
-    token_embd = tensor("token_embd.weight") if has_embeddings or (has_head and not has_output) else None
+    token_embd = tensor("token_embd.weight") if needs_embd else None
     layers: List[Any] = [None] * n_layers
     dkv = n_kv_heads * head_dim
     for i in range(start, end):

