@@ -118,6 +118,20 @@ step "aios delete block smollm2-chat   (the init program runs in mode remove: th
 running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "Z" ]; }  # a zombie has stopped
 for _ in $(seq 1 100); do running "$server_pid" || break; sleep 0.1; done
 if running "$server_pid"; then echo "llama.cpp server $server_pid still runs: $(cat /proc/$server_pid/stat)"; exit 1; else echo "llama.cpp server $server_pid is gone"; fi
+step "model splitting: a split task cuts SmolLM2's 30 layers into 3 splits (built-in layer-range splitter)"
+"$AIOS" apply -f examples/llm-split/component.json
+MODEL=$("$PY" examples/llm-init/llama_server.py model-path)
+task=$("$AIOS" split create --model "$MODEL" --splits 3 | awk '{print $3}')
+"$AIOS" split status "$task" -f | tail -n 5
+step "aios split deploy: the split blocks (each fetches its artifact), the vDAG and a controller"
+"$AIOS" split deploy "$task" --controller smollm2-split-demo
+step "generate through the split chain: POST /v1/chat/completions with model = the controller (streamed)"
+curl -sS -N --max-time 60 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model": "smollm2-split-demo", "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "What is the capital of France?"}]}' \
+  | sed -n '/\[DONE\]/d; s/^data: //p' | jq -rj '.choices[0].delta.content // empty'; echo
+"$AIOS" vdag controller remove smollm2-split-demo
+for block in $(curl -sS --max-time 5 "$URL/api/splits/$task" | jq -r '.deployment.blocks[]'); do "$AIOS" delete block "$block"; done
+
 step "aios get blocks"
 "$AIOS" get blocks
 
