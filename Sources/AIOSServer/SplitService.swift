@@ -29,8 +29,10 @@ actor SplitService: TextGenerators {
     let logger: Logger
     private var running: [String: Task<Void, Never>] = [:]
     private var deploying: Set<String> = []
-    /// Controller id → the split blocks it chains (for dropping a session's KV caches).
-    private var generators: [String: [String]] = [:]
+    private var shuttingDown = false
+    /// Controller id → the split blocks it chains (for dropping a session's KV caches). Read by every chat
+    /// request, so outside the actor: a long ingest never holds up inference.
+    private nonisolated let generators = Mutex<[String: [String]]>([:])
     /// Where the HTTP API serves (artifact URLs handed to the split blocks); set once the server listens.
     private var apiURL: String?
 
@@ -45,7 +47,7 @@ actor SplitService: TextGenerators {
         self.logger = logger
     }
 
-    private var tasksDirectory: URL { configuration.dataDirectory.appendingPathComponent("splits") }
+    private nonisolated var tasksDirectory: URL { configuration.dataDirectory.appendingPathComponent("splits") }
 
     func serving(at url: String) {
         apiURL = url
@@ -56,6 +58,10 @@ actor SplitService: TextGenerators {
     func resume() async throws {
         for var task in try await registry.splitTasks() {
             if !task.status.isFinished {
+                // A splitter the crashed platform left running is stopped first.
+                if let record = await runFile(task.id).stopLeftover(grace: 5) {
+                    logger.notice("stopped a splitter left by an earlier run", metadata: ["taskId": "\(task.id)", "pid": "\(record["pid"]?.intValue ?? 0)"])
+                }
                 task.status = .failed
                 task.error = "interrupted: the platform stopped while the splitter ran; create the task again"
                 task.message = task.error ?? ""
@@ -64,13 +70,30 @@ actor SplitService: TextGenerators {
                 try? FileManager.default.removeItem(at: outputDirectory(task.id))
                 logger.warning("split task interrupted", metadata: ["taskId": "\(task.id)"])
             }
-            if let controllerId = task.deployment["controllerId"]?.stringValue {
-                generators[controllerId] = task.deployment["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            switch task.deployment["state"]?.stringValue {
+            case "deploying"?:
+                // The platform stopped halfway through a deploy: undo what it created, so it can be deployed again.
+                let deployment = task.deployment
+                await undo(blocks: deployment["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                           vdagURI: deployment["vdagURI"]?.stringValue, controllerId: deployment["controllerId"]?.stringValue,
+                           clusterId: deployment["clusterId"]?.stringValue ?? ControlPlane.localClusterId)
+                task.deployment = .null
+                task.updatedAt = Date()
+                try await registry.putSplitTask(task)
+                logger.warning("an interrupted deploy was undone", metadata: ["taskId": "\(task.id)"])
+            case "deployed"?:
+                if let controllerId = task.deployment["controllerId"]?.stringValue {
+                    let blocks = task.deployment["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                    generators.withLock { $0[controllerId] = blocks }
+                }
+            default:
+                break
             }
         }
     }
 
     func shutdown() async {
+        shuttingDown = true
         let tasks = Array(running.values)
         running.removeAll()
         for task in tasks { task.cancel() }
@@ -80,6 +103,7 @@ actor SplitService: TextGenerators {
     // MARK: Tasks
 
     func create(_ document: JSONValue) async throws -> JSONValue {
+        guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
         let request = try SplitRequest(document: document)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: request.model, isDirectory: &isDirectory), !isDirectory.boolValue else {
@@ -116,8 +140,13 @@ actor SplitService: TextGenerators {
         tasksDirectory.appendingPathComponent(taskId).appendingPathComponent("out")
     }
 
-    private func logPath(_ taskId: String) -> String {
+    private nonisolated func logPath(_ taskId: String) -> String {
         tasksDirectory.appendingPathComponent(taskId).appendingPathComponent("splitter.log").path
+    }
+
+    /// The splitter's pid and start time while it runs.
+    private nonisolated func runFile(_ taskId: String) -> RunFile {
+        RunFile(url: tasksDirectory.appendingPathComponent(taskId).appendingPathComponent("run.json"))
     }
 
     private func run(_ initial: SplitTaskRecord, request: SplitRequest) async {
@@ -151,9 +180,18 @@ actor SplitService: TextGenerators {
         logger.info("splitter started", metadata: ["taskId": "\(task.id)", "command": "\(command.joined(separator: " "))"])
 
         let progress = ProgressBox()
-        let taskId = task.id
+        let taskId = task.id, runFile = self.runFile(task.id), logger = self.logger
+        defer { runFile.remove() }
         let ending = await ProgramRun.run(
-            command: command, cwd: cwd, environment: environment, logPath: logPath(task.id), timeout: request.timeout
+            command: command, cwd: cwd, environment: environment, logPath: logPath(task.id), timeout: request.timeout,
+            onSpawn: { child in
+                do {
+                    try runFile.record(child)
+                } catch {
+                    logger.error("cannot record the running splitter; a restart after a crash will not stop it",
+                                 metadata: ["taskId": "\(taskId)", "error": "\(error)"])
+                }
+            }
         ) { line in
             guard let report = SplitterReport(line: line) else { return }
             if let update = progress.apply(report) { await self.progressed(taskId, update) }
@@ -162,7 +200,9 @@ actor SplitService: TextGenerators {
         switch ending {
         case .exited(0):
             do {
-                let plan = try ingest(output: output)
+                let artifacts = self.artifacts
+                // Hashing gigabytes takes a while: off the actor.
+                let plan = try await Task.detached { try Self.ingest(output: output, artifacts: artifacts) }.value
                 task.plan = plan.storingArtifacts()
                 task.status = .complete
                 task.progress = 1
@@ -191,31 +231,34 @@ actor SplitService: TextGenerators {
         try? FileManager.default.removeItem(at: output)
     }
 
-    /// Reads and checks `plan.json`, then stores every artifact it names after checking its size and digest.
-    private func ingest(output: URL) throws -> ModelPlan {
+    /// Reads and checks `plan.json` and every artifact it names (size, digest, a regular file), then stores
+    /// them all: a plan with one bad artifact stores none.
+    private nonisolated static func ingest(output: URL, artifacts: ArtifactStore) throws -> ModelPlan {
         let planFile = output.appendingPathComponent("plan.json")
         guard let data = FileManager.default.contents(atPath: planFile.path) else {
             throw ArtifactError("the splitter exited 0 without writing plan.json in AIOS_SPLIT_OUTPUT_DIR")
         }
         guard let document = JSONValue.decodeJSON(data) else { throw ArtifactError("plan.json is not JSON") }
         let plan = try ModelPlan(document: document)
+        var verified: [(URL, String)] = []
         for split in plan.splits {
             guard let file = split.artifact.file else {
                 if artifacts.file(sha256: split.artifact.sha256) != nil { continue }
                 throw ArtifactError("split \(split.splitId)'s artifact names no file, and the store has no artifact \(split.artifact.sha256)")
             }
             let url = output.appendingPathComponent(file)
-            if !FileManager.default.fileExists(atPath: url.path), artifacts.file(sha256: split.artifact.sha256) != nil { continue }
             do {
-                _ = try artifacts.ingest(url, sha256: split.artifact.sha256, size: split.artifact.size)
+                try artifacts.verify(url, sha256: split.artifact.sha256, size: split.artifact.size)
             } catch {
                 throw ArtifactError("split \(split.splitId)'s artifact: \(error)")
             }
+            verified.append((url, split.artifact.sha256))
         }
+        for (url, sha256) in verified { try artifacts.store(url, sha256: sha256) }
         return plan
     }
 
-    private func tailOfLog(_ taskId: String) -> String {
+    private nonisolated func tailOfLog(_ taskId: String) -> String {
         guard let text = try? String(contentsOfFile: logPath(taskId), encoding: .utf8) else { return "" }
         let lines = text.split(separator: "\n").filter { !$0.hasPrefix(SplitterReport.progressPrefix) }.suffix(6)
         return lines.isEmpty ? "" : ": " + lines.joined(separator: " | ")
@@ -256,7 +299,7 @@ actor SplitService: TextGenerators {
         .array(try await registry.splitTasks().map(Self.view))
     }
 
-    func logs(_ id: String, offset: Int?, tail: Int) async throws -> JSONValue {
+    nonisolated func logs(_ id: String, offset: Int?, tail: Int) async throws -> JSONValue {
         _ = try await existing(id)
         let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
         let bytes = Array(text.utf8)
@@ -268,11 +311,11 @@ actor SplitService: TextGenerators {
         return ["task_id": .string(id), "offset": .number(Double(bytes.count)), "text": .string(lines.joined(separator: "\n"))]
     }
 
-    func artifactFile(_ sha256: String) -> URL? {
+    nonisolated func artifactFile(_ sha256: String) -> URL? {
         artifacts.file(sha256: sha256)
     }
 
-    private func existing(_ id: String) async throws -> SplitTaskRecord {
+    private nonisolated func existing(_ id: String) async throws -> SplitTaskRecord {
         guard let task = try await registry.splitTask(id: id) else {
             throw APIError(.notFound, "split task \"\(id)\" does not exist")
         }
@@ -291,8 +334,13 @@ actor SplitService: TextGenerators {
     // MARK: Deploy
 
     /// Creates the plan's blocks (each with its `layers` and `artifact`), waits until they serve, then the
-    /// vDAG and a controller. Anything that fails undoes what was created, and the error names the split.
+    /// vDAG and a controller. What it is about to create is recorded first (`deployment.state` `deploying`),
+    /// so a failure, or a restart halfway, undoes exactly that; the error names the split.
     func deploy(_ id: String, _ document: JSONValue) async throws -> JSONValue {
+        guard !deploying.contains(id) else { throw APIError(.conflict, "split task \(id) is being deployed") }
+        deploying.insert(id)
+        defer { deploying.remove(id) }
+        guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
         let body = document.objectValue ?? [:]
         var reader = FieldReader()
         let controllerId = reader.string(body, "controllerId", at: .root)
@@ -310,48 +358,78 @@ actor SplitService: TextGenerators {
         guard task.deployment.isNull else {
             throw APIError(.conflict, "split task \(id) is deployed already as controller \(task.deployment["controllerId"]?.stringValue ?? "?")")
         }
-        guard !deploying.contains(id) else { throw APIError(.conflict, "split task \(id) is being deployed") }
         guard let apiURL else { throw APIError(.conflict, "the API is not serving yet") }
-        deploying.insert(id)
-        defer { deploying.remove(id) }
         let plan = try ModelPlan(document: task.plan)
-        guard try await registry.component(uri: plan.splits[0].block.componentURI.description) != nil else {
-            throw APIError(.notFound, "the split runner component \(plan.splits[0].block.componentURI) is not registered; add it first (e.g. aios apply -f examples/llm-split/component.json)")
-        }
         let controller = controllerId ?? plan.vdag.uri.name
-        var created: [String] = []
+        let blocks = plan.splits.map(\.block.blockId)
+        try await checkFree(plan, controller: controller, clusterId: clusterId)
+
+        task.deployment = [
+            "state": "deploying", "vdagURI": .string(plan.vdag.uri.description), "controllerId": .string(controller),
+            "clusterId": .string(clusterId), "blocks": .array(blocks.map(JSONValue.string)),
+        ]
+        task.updatedAt = Date()
+        try await registry.putSplitTask(task)
+        var created: [String] = [], vdagCreated = false
         do {
-            for split in plan.splits {
-                let placed = try await createBlock(split, apiURL: apiURL)
+            for (index, split) in plan.splits.enumerated() {
                 created.append(split.block.blockId)
+                let placed = try await createBlock(split, apiURL: apiURL)
                 if placed["phase"]?.stringValue == BlockPhase.failed.rawValue {
                     throw APIError(.conflict, "split \(split.splitId) (layers \(split.layers.lowerBound)-\(split.layers.upperBound), \(split.memoryMB.formatted) MB) cannot be placed: \(placed["reason"]?.stringValue ?? "no node has room")",
-                                   fields: [FieldError(path: "splits[\(created.count - 1)]", message: placed["report"]?.jsonString() ?? "")])
+                                   fields: [FieldError(path: "splits[\(index)]", message: placed["report"]?.jsonString() ?? "")])
                 }
             }
             try await waitUntilServing(plan, timeout: wait)
             _ = try await vdags.create(plan.vdagDocument)
+            vdagCreated = true
             _ = try await vdags.controllerAction(clusterId: clusterId, [
                 "action": "create_controller",
                 "payload": ["vdag_controller_id": .string(controller), "vdag_uri": .string(plan.vdag.uri.description)],
             ])
         } catch {
-            await undo(blocks: created, vdagURI: plan.vdag.uri.description)
+            await undo(blocks: created, vdagURI: vdagCreated ? plan.vdag.uri.description : nil, controllerId: nil, clusterId: clusterId)
+            task.deployment = .null
+            task.updatedAt = Date()
+            try? await registry.putSplitTask(task)
             throw error
         }
-        let blocks = plan.splits.map(\.block.blockId)
         task.deployment = [
-            "vdagURI": .string(plan.vdag.uri.description), "controllerId": .string(controller), "clusterId": .string(clusterId),
-            "blocks": .array(blocks.map(JSONValue.string)), "deployed": Views.time(Date()),
+            "state": "deployed", "vdagURI": .string(plan.vdag.uri.description), "controllerId": .string(controller),
+            "clusterId": .string(clusterId), "blocks": .array(blocks.map(JSONValue.string)), "deployed": Views.time(Date()),
         ]
         task.updatedAt = Date()
         try await registry.putSplitTask(task)
-        generators[controller] = blocks
+        generators.withLock { $0[controller] = blocks }
         logger.info("split plan deployed", metadata: ["taskId": "\(id)", "controllerId": "\(controller)", "blocks": "\(blocks)"])
         var reply = task.deployment.objectValue ?? [:]
         reply["success"] = true
         reply["task_id"] = .string(id)
         return .object(reply)
+    }
+
+    /// Nothing the deploy would create may exist already: it would otherwise fail halfway, or its undo would
+    /// remove what is not its own.
+    private func checkFree(_ plan: ModelPlan, controller: String, clusterId: String) async throws {
+        var errors: [FieldError] = []
+        guard try await registry.component(uri: plan.splits[0].block.componentURI.description) != nil else {
+            throw APIError(.notFound, "the split runner component \(plan.splits[0].block.componentURI) is not registered; add it first (e.g. aios apply -f examples/llm-split/component.json)")
+        }
+        if try await registry.cluster(id: clusterId) == nil {
+            errors.append(FieldError(path: "clusterId", message: "no such cluster \"\(clusterId)\" for the controller"))
+        }
+        for (index, split) in plan.splits.enumerated() where try await registry.block(id: split.block.blockId) != nil {
+            errors.append(FieldError(path: "plan.splits[\(index)].block", message: "block \(split.block.blockId) exists already"))
+        }
+        if try await registry.vdag(uri: plan.vdag.uri.description) != nil {
+            errors.append(FieldError(path: "plan.vdag", message: "vDAG \(plan.vdag.uri) exists already"))
+        }
+        if try await registry.vdagControllers().contains(where: { $0.id == controller }) {
+            errors.append(FieldError(path: "controllerId", message: "vDAG controller \(controller) exists already; choose another controllerId"))
+        }
+        if !errors.isEmpty {
+            throw APIError(.conflict, "the plan cannot be deployed: " + errors.map(\.description).joined(separator: "; "), fields: errors)
+        }
     }
 
     private func createBlock(_ split: ModelPlan.Split, apiURL: String) async throws -> JSONValue {
@@ -387,11 +465,18 @@ actor SplitService: TextGenerators {
         }
     }
 
-    private func undo(blocks: [String], vdagURI: String) async {
-        _ = try? await vdags.remove(["vdagURI": .string(vdagURI)])
+    /// Removes what a deploy created: its controller, its vDAG and its blocks (forced: they hold no third-party
+    /// system). Each step is attempted whatever the previous one did; failures are logged.
+    private func undo(blocks: [String], vdagURI: String?, controllerId: String?, clusterId: String) async {
+        if let controllerId {
+            _ = try? await vdags.controllerAction(clusterId: clusterId, ["action": "remove_controller", "payload": ["vdag_controller_id": .string(controllerId)]])
+        }
+        if let vdagURI { _ = try? await vdags.remove(["vdagURI": .string(vdagURI)]) }
         for blockId in blocks.reversed() {
             do {
                 _ = try await controlPlane.removeBlock(["blockId": .string(blockId), "force": true])
+            } catch let error as APIError where error.code == .notFound {
+                continue
             } catch {
                 logger.error("cannot undo a split block", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
             }
@@ -400,20 +485,24 @@ actor SplitService: TextGenerators {
 
     // MARK: Generation
 
-    func generator(for model: String) async -> (any TextGenerator)? {
-        guard let blocks = generators[model], let controller = await vdags.controller(id: model) else { return nil }
+    nonisolated func generator(for model: String) async -> (any TextGenerator)? {
+        guard let blocks = generators.withLock({ $0[model] }), let controller = await vdags.controller(id: model) else { return nil }
         let executors = self.executors
         let logger = self.logger
         return SplitGenerator(
             logger: logger,
             step: { packet, timeout throws(InferenceError) in try await controller.infer(packet, clientTimeout: timeout) },
             release: { session in
-                for blockId in blocks {
-                    let connections = executors.executor(for: blockId)?.connections(instanceId: nil) ?? []
-                    let answers = await Management.manage(connections, action: "reset", data: ["session_id": .string(session)])
-                    for answer in answers {
-                        if case .failure(let error) = answer.result {
-                            logger.debug("cannot drop a generation's KV cache", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+                await withTaskGroup(of: Void.self) { group in
+                    for blockId in blocks {
+                        group.addTask {
+                            let connections = executors.executor(for: blockId)?.connections(instanceId: nil) ?? []
+                            let answers = await Management.manage(connections, action: "reset", data: ["session_id": .string(session)])
+                            for answer in answers {
+                                if case .failure(let error) = answer.result {
+                                    logger.warning("cannot drop a generation's KV cache", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+                                }
+                            }
                         }
                     }
                 }

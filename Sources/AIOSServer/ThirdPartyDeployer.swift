@@ -187,14 +187,13 @@ actor ThirdPartyDeployer {
         logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)"])
         let registry = self.registry, logger = self.logger
         let runFile = self.runFile(blockId)
-        defer { try? FileManager.default.removeItem(at: runFile) }
+        defer { runFile.remove() }
         let outcome = await InitProgramRunner.run(
             command: spec.command ?? [], cwd: spec.cwd, environment: environment, logPath: logPath.path,
             timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
             onSpawn: { child in
-                let record: JSONValue = ["pid": .number(Double(child.pid)), "startTime": .number(Double(child.startTime)), "mode": .string(mode.rawValue)]
                 do {
-                    try record.jsonData().write(to: runFile, options: .atomic)
+                    try runFile.record(child, details: ["mode": .string(mode.rawValue)])
                 } catch {
                     // Without it a crash of aios up would leave this run unstopped: say so.
                     logger.error("cannot record the running init program; a restart after a crash will not stop it",
@@ -263,22 +262,18 @@ actor ThirdPartyDeployer {
     // MARK: Files and records
 
     /// The pid and start time of the init program running for a block, while it runs.
-    private nonisolated func runFile(_ blockId: String) -> URL {
-        configuration.dataDirectory.appendingPathComponent("init/\(blockId)/run.json")
+    private nonisolated func runFile(_ blockId: String) -> RunFile {
+        RunFile(url: configuration.dataDirectory.appendingPathComponent("init/\(blockId)/run.json"))
     }
 
     /// Stops an init program an earlier `aios up` started and did not see finish (matched by pid and start
     /// time, so a reused pid is never signalled).
     private func stopLeftoverRun(_ blockId: String) async {
-        let file = runFile(blockId)
-        guard let data = try? Data(contentsOf: file), let record = JSONValue.decodeJSON(data),
-              let pid = record["pid"]?.intValue, let startTime = record["startTime"]?.numberValue else { return }
-        if await OrphanReaper.stop(pid: Int32(pid), startTime: UInt64(startTime), grace: configuration.grace) {
+        if let record = await runFile(blockId).stopLeftover(grace: configuration.grace) {
             logger.notice("stopped an init program left by an earlier run", metadata: [
-                "blockId": "\(blockId)", "pid": "\(pid)", "mode": "\(record["mode"]?.stringValue ?? "?")",
+                "blockId": "\(blockId)", "pid": "\(record["pid"]?.intValue ?? 0)", "mode": "\(record["mode"]?.stringValue ?? "?")",
             ])
         }
-        try? FileManager.default.removeItem(at: file)
     }
 
     /// Kept between the `create` and the `remove` run of a block; it exists once a `create` was started.

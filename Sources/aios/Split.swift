@@ -1,3 +1,4 @@
+import AIOSClient
 import AIOSModel
 import ArgumentParser
 import Foundation
@@ -111,13 +112,17 @@ struct Split: AsyncParsableCommand {
         var controller: String?
         @Option(help: "The cluster the controller belongs to.")
         var cluster: String?
+        @Option(help: "Seconds to wait for the split blocks to be ready.")
+        var wait: Int = 180
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            var body: [String: JSONValue] = [:]
+            var body: [String: JSONValue] = ["wait_s": .number(Double(wait))]
             if let controller { body["controllerId"] = .string(controller) }
             if let cluster { body["clusterId"] = .string(cluster) }
-            let reply = try await server.client.post("/api/splits/\(id)/deploy", body: JSONValue.object(body).jsonData()).get()
+            // The server answers once the blocks serve: wait as long as it may.
+            let client = APIClient(server: server.server, timeout: .seconds(Int64(wait) + 60))
+            let reply = try await client.post("/api/splits/\(id)/deploy", body: JSONValue.object(body).jsonData()).get()
             let blocks = reply["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
             print("deployed \(blocks.count) split blocks (\(blocks.joined(separator: ", "))) as vDAG \(reply["vdagURI"]?.stringValue ?? "?")")
             print("controller \(reply["controllerId"]?.stringValue ?? "?"): POST \(server.server)/v1/chat/completions {\"model\": \"\(reply["controllerId"]?.stringValue ?? "?")\", \"messages\": [...]}")

@@ -13,7 +13,6 @@ final class SplitTaskTests: XCTestCase {
     static let storyPrompt = "Write a short story about a robot who learns to paint."
 
     override func setUp() async throws {
-        _ = try LlamaServer.requireInstalled()
         directory = temporaryDirectory("splits")
         platform = try PlatformProcess(dataDirectory: directory)
     }
@@ -72,6 +71,7 @@ final class SplitTaskTests: XCTestCase {
     }
 
     func testASplitTaskDeploysAsAVDAGThatGeneratesTheUnsplitModelsTokensAndSurvivesLostSessions() async throws {
+        _ = try LlamaServer.requireInstalled()
         try aios(["apply", "-f", "examples/llm-split/component.json"])
         let model = try Self.modelPath()
         let created = try await post("/api/splits", ["model": .string(model), "splits": 3, "splitter": "layer-range"], expect: 202)
@@ -129,10 +129,14 @@ final class SplitTaskTests: XCTestCase {
         XCTAssertEqual(long["ok"], true, "\(long)")
         XCTAssertEqual(long["finish_reason"], "length", "a long answer, cut at max_tokens: \(long)")
         let url = platform.url
-        let disturbed = Task.detached { try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt) }
+        let disturbedDone = Flag()
+        let disturbed = Task.detached {
+            defer { disturbedDone.set() }
+            return try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt)
+        }
         var cleared = 0
         let resetDeadline = Date().addingTimeInterval(60)
-        while cleared == 0 && Date() < resetDeadline {
+        while cleared == 0 && Date() < resetDeadline && !disturbedDone.value {
             let sessions = try await managementCommand(blocks[1], "sessions")
             if (sessions["data"]?.arrayValue?.first?["data"]?["count"]?.intValue ?? 0) > 0 {
                 let reset = try await managementCommand(blocks[1], "reset")
@@ -152,7 +156,13 @@ final class SplitTaskTests: XCTestCase {
         let block = try await platform.get("/api/blocks/\(blocks[1])").body
         let pid = try XCTUnwrap(block["instances"]?.arrayValue?.first?["pid"]?.intValue, block.jsonString(pretty: true))
         let dying = Task.detached { try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt, stream: true) }
-        try await Task.sleep(for: .seconds(2))
+        // Killed while the generation's session is live in it.
+        let killDeadline = Date().addingTimeInterval(60)
+        while Date() < killDeadline {
+            let sessions = try await managementCommand(blocks[1], "sessions")
+            if (sessions["data"]?.arrayValue?.first?["data"]?["count"]?.intValue ?? 0) > 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         kill(Int32(pid), SIGKILL)
         let failed = try await dying.value
         XCTAssertEqual(failed["ok"], false, "\(failed)")
@@ -183,6 +193,7 @@ final class SplitTaskTests: XCTestCase {
     }
 
     func testPlansArePlacedWhereTheirSplitsFitOnASimulatedGPUNetwork() async throws {
+        _ = try LlamaServer.requireInstalled()
         try aios(["apply", "-f", "examples/llm-split/component.json"])
         let model = try Self.modelPath()
 
@@ -294,4 +305,12 @@ func openAIChat(url: String, _ model: String, maxTokens: Int, message: String, s
     let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("{") }
     guard let reply = line.flatMap({ JSONValue.decodeJSON(Data($0.utf8)) }) else { throw PlatformError("openai_client.py printed no JSON: \(run.stdout) \(run.stderr)") }
     return reply
+}
+
+/// A flag set once, read from another task.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+    func set() { lock.withLock { isSet = true } }
+    var value: Bool { lock.withLock { isSet } }
 }

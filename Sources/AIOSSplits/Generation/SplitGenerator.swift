@@ -7,10 +7,11 @@ import Logging
 
 /// The decode loop over a split model's vDAG (`docs/model-plan.md` §5): the turn goes through the chain once
 /// (prefill, answered with the first token), then one call per token at the position the last split returned,
-/// until it says `eos` or `max_tokens` tokens are kept. A split that lost the session (it restarted, or
-/// evicted it) answers "position mismatch" / "has no context"; the turn and the tokens kept so far are then
-/// prefilled again, at most `maxRecoveries` times. When the generation ends, `release` drops the session's KV
-/// caches in every split.
+/// until it says `eos` or `max_tokens` tokens are kept. The client's timeout bounds the whole generation. A
+/// split that lost the session (it restarted, or evicted it) answers "position mismatch" / "has no context";
+/// the turn and the tokens kept so far are then prefilled again, at most `maxRecoveries` times. However the
+/// generation ends (the client gone included), `release` drops the session's KV caches in every split, in a
+/// task of its own that the request's cancellation does not reach.
 public struct SplitGenerator: TextGenerator {
     public typealias Step = @Sendable (AIOSPacket, Duration?) async throws(InferenceError) -> AIOSPacket
 
@@ -71,6 +72,7 @@ public struct SplitGenerator: TextGenerator {
         // share a KV cache.
         let sessionId = (session.isEmpty ? "gen" : session) + "::" + RandomID.make(prefix: "", length: 10)
         var seqNo: UInt64 = 0
+        let deadline = clientTimeout.map { ContinuousClock.now + $0 }
         func call(_ data: [String: JSONValue]) async throws(InferenceError) -> (token: Int, text: String, eos: Bool, position: Int) {
             seqNo += 1
             var packet = AIOSPacket()
@@ -78,7 +80,15 @@ public struct SplitGenerator: TextGenerator {
             packet.seqNo = seqNo
             packet.ts = Date().timeIntervalSince1970
             packet.data = JSONValue.object(data.merging(request.sampling) { own, _ in own }).jsonString()
-            let reply = try await step(packet, clientTimeout)
+            if Task.isCancelled { throw InferenceError(.cancelled, "the client went away") }
+            var remaining: Duration?
+            if let deadline {
+                remaining = ContinuousClock.now.duration(to: deadline)
+                guard let left = remaining, left > .zero else {
+                    throw InferenceError(.deadlineExceeded, "the generation did not finish within the request's timeout (\(kept.count) tokens generated)")
+                }
+            }
+            let reply = try await step(packet, remaining)
             guard case .object(let out)? = JSONValue.decodeJSON(Data(reply.data.utf8)),
                   let token = out["token"]?.intValue, let position = out["position"]?.intValue else {
                 throw InferenceError(.internal, "the last split answered \(reply.data.prefix(200)), not {\"token\", \"text\", \"eos\", \"position\"}: is the vDAG a split model's chain?")
@@ -115,10 +125,10 @@ public struct SplitGenerator: TextGenerator {
                 }
             }
         } catch {
-            await release(sessionId)
+            Task { await release(sessionId) }
             throw error
         }
-        await release(sessionId)
+        Task { await release(sessionId) }
         return TextGeneration(text: text, promptTokens: promptTokens, completionTokens: kept.count, finishReason: finish)
     }
 

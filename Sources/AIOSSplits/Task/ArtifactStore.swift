@@ -19,11 +19,20 @@ public struct ArtifactStore: Sendable {
         return FileManager.default.fileExists(atPath: url.path) ? url : nil
     }
 
-    /// Moves `file` into the store once its size and SHA-256 match; an artifact already stored is kept and
-    /// `file` removed. Throws a message naming what did not match.
-    public func ingest(_ file: URL, sha256: String, size: Int) throws -> URL {
-        let target = directory.appendingPathComponent(sha256)
-        let actualSize = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? -1
+    /// Checks that `file` is a regular file (not a link, whose target could change) of `size` bytes with this
+    /// SHA-256. Throws a message naming what did not match.
+    public func verify(_ file: URL, sha256: String, size: Int) throws {
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+        } catch {
+            throw ArtifactError("\(file.lastPathComponent) is missing from the splitter's output directory")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular,
+              (attributes[.referenceCount] as? NSNumber)?.intValue ?? 1 == 1 else {
+            throw ArtifactError("\(file.lastPathComponent) must be a regular file, not a link")
+        }
+        let actualSize = (attributes[.size] as? NSNumber)?.intValue ?? -1
         guard actualSize == size else {
             throw ArtifactError("\(file.lastPathComponent) has \(actualSize) bytes, the plan says \(size)")
         }
@@ -31,6 +40,12 @@ public struct ArtifactStore: Sendable {
         guard digest == sha256 else {
             throw ArtifactError("\(file.lastPathComponent) has SHA-256 \(digest), the plan says \(sha256)")
         }
+    }
+
+    /// Moves a verified `file` into the store; an artifact already stored is kept and `file` removed.
+    @discardableResult
+    public func store(_ file: URL, sha256: String) throws -> URL {
+        let target = directory.appendingPathComponent(sha256)
         if FileManager.default.fileExists(atPath: target.path) {
             try? FileManager.default.removeItem(at: file)
         } else {
