@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
                 "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSSplits", "AIOSWire",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),

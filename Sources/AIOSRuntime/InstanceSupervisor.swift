@@ -10,8 +10,12 @@ public struct InstanceLaunch: Sendable {
     public var environment: [String: String]
     public var logPath: String
     public var host: String
+    /// Run after each exit of the instance's process, before it restarts or the supervisor stops (a
+    /// container engine's client may leave its container behind when it is killed: this removes it).
+    public var afterExit: [String]?
 
-    public init(blockId: String, instanceId: String, command: [String], cwd: String, environment: [String: String], logPath: String, host: String = "127.0.0.1") {
+    public init(blockId: String, instanceId: String, command: [String], cwd: String, environment: [String: String], logPath: String,
+                host: String = "127.0.0.1", afterExit: [String]? = nil) {
         self.blockId = blockId
         self.instanceId = instanceId
         self.command = command
@@ -19,6 +23,7 @@ public struct InstanceLaunch: Sendable {
         self.environment = environment
         self.logPath = logPath
         self.host = host
+        self.afterExit = afterExit
     }
 }
 
@@ -195,6 +200,9 @@ public actor InstanceSupervisor {
             process.signalGroup(SIGKILL)
         }
         let status = await exit.value
+        if let cleanup = launch.afterExit {
+            _ = await ProgramRun.run(command: cleanup, cwd: "/", environment: launch.environment, logPath: launch.logPath, timeout: 30) { _ in }
+        }
         current = nil
         return .exited(status)
     }

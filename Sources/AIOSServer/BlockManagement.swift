@@ -11,6 +11,7 @@ struct BlockManagement: Sendable {
     let registry: any Registry
     let executors: Executors
     let instances: InstanceManager
+    let scaler: BlockScaler?
     let logger: Logger
 
     /// The services a command may address.
@@ -44,6 +45,13 @@ struct BlockManagement: Sendable {
 
         switch service {
         case .executor:
+            if command == "scale" {
+                guard let scaler, let count = data["instances"]?.intValue else {
+                    throw APIError.validation([FieldError(path: path / "mgmtData" / "instances", message: "scale needs {\"instances\": N}")])
+                }
+                let result = try await scaler.scale(block, to: count)
+                return ["success": true, "blockId": .string(block.blockId), "data": ["scaled": .string(result)]]
+            }
             return try executorCommand(command, block: block, at: path / "mgmtCommand")
         case .instances:
             if command == "set_parameters" || command == "update_parameters" {
@@ -97,7 +105,7 @@ struct BlockManagement: Sendable {
             return ["success": true, "blockId": .string(block.blockId),
                     "data": .object(executor.snapshot.mapValues(JSONValue.string))]
         default:
-            throw APIError.validation([FieldError(path: path, message: "the executor knows get_current_mapping and status, not \"\(command)\"")])
+            throw APIError.validation([FieldError(path: path, message: "the executor knows get_current_mapping, status and scale, not \"\(command)\"")])
         }
     }
 

@@ -156,6 +156,26 @@ actor BlockScaler: Service {
     }
 
 
+    /// Manual scaling (`executeMgmtCommand` to the executor: `scale {"instances": N}`), within the block's
+    /// `minInstances` and `maxInstances`; the autoscaler's cooldowns start from it.
+    func scale(_ block: BlockRecord, to count: Int) async throws -> String {
+        guard (block.minInstances...block.maxInstances).contains(count) else {
+            throw APIError.validation([FieldError(path: "mgmtData.instances", message: "must be from minInstances \(block.minInstances) to maxInstances \(block.maxInstances), got \(count)")])
+        }
+        guard !busy.contains(block.blockId) else { throw APIError(.conflict, "block \(block.blockId) is being scaled; try again") }
+        busy.insert(block.blockId)
+        defer { busy.remove(block.blockId) }
+        let current = block.placement.instances.count
+        if count > current {
+            await scaleUp(block, by: count - current, reason: "manual scale to \(count)")
+            blocks[block.blockId, default: BlockState()].lastScaleUp = Date()
+        } else if count < current {
+            await scaleDown(block, by: current - count, reason: "manual scale to \(count)")
+            blocks[block.blockId, default: BlockState()].lastScaleDown = Date()
+        }
+        return "\(current) → \(count) instances"
+    }
+
     private func scaleUp(_ block: BlockRecord, by count: Int, reason: String) async {
         do {
             let (grown, message) = try await placement.addInstances(to: block, count: count, reason: reason)

@@ -1,6 +1,7 @@
 import AIOSBlock
 import AIOSGateway
 import AIOSMetrics
+import AIOSRuntime
 import AIOSStore
 import Foundation
 import Hummingbird
@@ -21,6 +22,10 @@ public struct EmbeddedPlatform: Sendable {
         public var metricsInterval: TimeInterval
         /// A Python virtualenv whose `bin` leads instances' `PATH` (where the `aios_instance` SDK is installed).
         public var pythonVirtualEnv: String?
+        /// `auto`, `podman`, `docker` or `none`.
+        public var ociEngine = "auto"
+        /// Flags every container run needs on this host; `nil`: detected.
+        public var ociFlags: [String]?
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -54,10 +59,19 @@ public struct EmbeddedPlatform: Sendable {
 
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
         let executors = Executors()
-        let instances = InstanceManager(
-            registry: registry, executors: executors,
-            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
-            logger: logger)
+        let oci = await OCIEngine.detect(preference: configuration.ociEngine, flags: configuration.ociFlags)
+        switch oci {
+        case .success(let engine):
+            logger.info("OCI engine", metadata: ["engine": "\(engine.kind.rawValue)", "flags": "\(engine.hostFlags.joined(separator: " "))", "why": "\(engine.notes.joined(separator: "; "))"])
+        case .failure(let error):
+            logger.notice("components that are OCI images cannot run", metadata: ["reason": "\(error.description)"])
+        }
+        let registries = ContainerRegistries(registry: registry, secrets: try SecretBox(dataDirectory: configuration.dataDirectory),
+                                             dataDirectory: configuration.dataDirectory, logger: logger)
+        var instanceConfiguration = InstanceManager.Configuration(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv)
+        instanceConfiguration.oci = oci
+        let instances = InstanceManager(registry: registry, executors: executors, configuration: instanceConfiguration,
+                                        registries: registries, logger: logger)
         let thirdParty = ThirdPartyDeployer(
             registry: registry, instances: instances,
             configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
@@ -91,7 +105,7 @@ public struct EmbeddedPlatform: Sendable {
         let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
         let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits).router(),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits, registries: registries, scaler: scaler).router(),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -23,8 +23,13 @@ struct HTTPAPI: Sendable {
     let sampler: ProcessSampler
     let vdags: VDAGService
     let splits: SplitService
+    let registries: ContainerRegistries
+    let scaler: BlockScaler?
 
-    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService, splits: SplitService) {
+    init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService, splits: SplitService,
+         registries: ContainerRegistries, scaler: BlockScaler?) {
+        self.registries = registries
+        self.scaler = scaler
         self.controlPlane = controlPlane
         self.gateway = gateway
         self.sampler = sampler
@@ -39,7 +44,7 @@ struct HTTPAPI: Sendable {
 
         router.get("healthz") { _, _ -> Response in Response.json(["status": "ok"]) }
 
-        let management = BlockManagement(registry: controlPlane.registry, executors: gateway.executors, instances: controlPlane.instances, logger: controlPlane.logger)
+        let management = BlockManagement(registry: controlPlane.registry, executors: gateway.executors, instances: controlPlane.instances, scaler: scaler, logger: controlPlane.logger)
         router.post("api/executeMgmtCommand") { request, _ -> Response in
             Response.json(try await management.execute(try await Self.document(from: request)))
         }
@@ -65,6 +70,7 @@ struct HTTPAPI: Sendable {
 
         VDAGRoutes(vdags: vdags).add(to: router)
         SplitRoutes(splits: splits).add(to: router)
+        registries.add(to: router)
 
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")

@@ -5,7 +5,8 @@ import AIOSStore
 import Foundation
 import Logging
 
-/// Runs every placed block's instances on this machine with the process runtime, keeps the registry's
+/// Runs every placed block's instances on this machine, as processes or as OCI containers (the image pulled
+/// first, with its registry's credentials), keeps the registry's
 /// view of them current, and brings them back after a restart of `aios up` (stopping whatever an earlier
 /// run left behind first, so there are never orphaned or duplicate processes).
 ///
@@ -17,6 +18,16 @@ actor InstanceManager {
         var policy = SupervisionPolicy()
         /// Prepended (as `DIR/bin`) to instances' `PATH`, so `python3` is the one with the SDK.
         var pythonVirtualEnv: String?
+        /// The container engine for components that are OCI images, or why there is none.
+        var oci: Result<OCIEngine, OCIEngineError> = .failure(OCIEngineError("no OCI engine configured"))
+        /// How long an image pull may take.
+        var pullTimeout: Double = 900
+    }
+
+    /// How a component's instances run.
+    enum Runtime {
+        case process(ProcessRuntimeSpec)
+        case container(OCIEngine, image: String)
     }
 
     private let registry: any Registry
@@ -29,10 +40,13 @@ actor InstanceManager {
     private var removing: Set<String> = []
     private var shuttingDown = false
 
-    init(registry: any Registry, executors: Executors, configuration: Configuration, logger: Logger) {
+    private let registries: ContainerRegistries?
+
+    init(registry: any Registry, executors: Executors, configuration: Configuration, registries: ContainerRegistries? = nil, logger: Logger) {
         self.registry = registry
         self.executors = executors
         self.configuration = configuration
+        self.registries = registries
         self.logger = logger
     }
 
@@ -58,14 +72,20 @@ actor InstanceManager {
             ])
             return
         }
-        guard let runtime = ProcessRuntimeSpec(component: component.spec) else {
-            let image = component.spec.document["containerRegistryInfo"]?["containerImage"]?.stringValue
-            let reason = image.map { "component \(block.componentURI) runs as the OCI image \($0), and this platform has no OCI runtime yet; give the component a process runtime (\"runtime\": {\"type\": \"process\", \"command\": [...]})" }
-                ?? "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage"
-            await record(block.blockId, event: BlockEvent(type: "RuntimeMissing", message: reason)) { block, _ in
-                block.phase = .failed
-                block.reason = reason
+        let runtime: Runtime
+        if let process = ProcessRuntimeSpec(component: component.spec) {
+            runtime = .process(process)
+        } else if let image = OCIImageSpec(component: component.spec) {
+            guard case .success(let engine) = configuration.oci else {
+                if case .failure(let error) = configuration.oci {
+                    await fail(block.blockId, type: "RuntimeMissing", "component \(block.componentURI) runs as the OCI image \(image.image), and \(error.description)")
+                }
+                return
             }
+            guard let reference = await pull(image, for: block, engine: engine) else { return }
+            runtime = .container(engine, image: reference)
+        } else {
+            await fail(block.blockId, type: "RuntimeMissing", "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage")
             return
         }
         configureExecutor(block)
@@ -167,6 +187,13 @@ actor InstanceManager {
     /// After a restart, before anything else runs: stops every process an earlier run left (matched by pid
     /// and process start time), for every block, including blocks whose removal was interrupted.
     func stopOrphans() async throws {
+        if case .success(let engine) = configuration.oci {
+            // Containers an earlier run left (its engine clients were killed with it): they are started afresh.
+            for name in await engine.containers(label: "aios.data=\(configuration.dataDirectory.path)") {
+                _ = await CommandOutput.run(engine.removeCommand(name: name), timeout: 30)
+                logger.notice("removed a container left by an earlier run", metadata: ["container": "\(name)"])
+            }
+        }
         let blocks = try await registry.blocks()
         await withTaskGroup(of: Void.self) { group in
             for block in blocks {
@@ -343,7 +370,7 @@ actor InstanceManager {
     }
 
     /// The instance's command, environment and block file.
-    private func prepare(block: BlockRecord, component: ComponentSpec, runtime: ProcessRuntimeSpec,
+    private func prepare(block: BlockRecord, component: ComponentSpec, runtime: Runtime,
                          placement: BlockPlacement.Instance, logPath: String) throws -> InstanceLaunch {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: URL(fileURLWithPath: logPath).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -352,8 +379,11 @@ actor InstanceManager {
         let clusterId = block.placement.clusterId ?? ""
         let blockFilePath = try writeBlockFile(block, placement: placement)
 
-        var environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
-        environment.merge(runtime.environment) { _, component in component }
+        var environment: [String: String] = [:]
+        if case .process(let process) = runtime {
+            environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
+            environment.merge(process.environment) { _, component in component }
+        }
         let gpus = placement.gpus.joined(separator: ",")
         environment.merge([
             "AIOS_BLOCK_ID": block.blockId,
@@ -365,8 +395,89 @@ actor InstanceManager {
             "NVIDIA_VISIBLE_DEVICES": gpus.isEmpty ? "void" : gpus,
             "PYTHONUNBUFFERED": "1",
         ]) { _, aios in aios }
-        return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: runtime.command,
-                              cwd: runtime.cwd, environment: environment, logPath: logPath)
+        switch runtime {
+        case .process(let process):
+            return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: process.command,
+                                  cwd: process.cwd, environment: environment, logPath: logPath)
+        case .container(let engine, let image):
+            return containerLaunch(engine, image: image, block: block, placement: placement, environment: environment,
+                                   blockFile: blockFilePath.path, logPath: logPath)
+        }
+    }
+
+    /// The container's name: one per instance, so a restart replaces it.
+    static func containerName(blockId: String, instanceId: String) -> String {
+        "aios-\(blockId)-\(instanceId)"
+    }
+
+    /// `ENGINE run` for one instance: the instance's variables (and `AIOS_LISTEN`, set at each start) passed by
+    /// name from the engine client's environment, the block file mounted read-only where the variable says,
+    /// CPUs and memory from the resource allocation, GPUs (on this machine's own cluster) as devices.
+    private func containerLaunch(_ engine: OCIEngine, image: String, block: BlockRecord, placement: BlockPlacement.Instance,
+                                 environment: [String: String], blockFile: String, logPath: String) -> InstanceLaunch {
+        let name = Self.containerName(blockId: block.blockId, instanceId: placement.instanceId)
+        let parameters = block.resolved.policies["resourceAllocator"]?["parameters"]?.objectValue ?? [:]
+        let local = (block.placement.clusterId ?? "") == ControlPlane.localClusterId
+        let container = OCIEngine.Container(
+            name: name, image: image, environmentNames: Array(environment.keys) + ["AIOS_LISTEN"], readOnlyMounts: [blockFile],
+            cpus: parameters["cpus"]?.numberValue, memoryMB: (parameters["min_memory_mb"] ?? parameters["memory"])?.numberValue,
+            gpus: local ? placement.gpus : [],
+            labels: ["aios.block": block.blockId, "aios.instance": placement.instanceId, "aios.data": configuration.dataDirectory.path])
+        // The engine client itself needs PATH and HOME; only the instance's variables go into the container.
+        var clientEnvironment = LaunchEnvironment.base(pythonVirtualEnv: nil)
+        clientEnvironment.merge(environment) { _, instance in instance }
+        return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: engine.runCommand(container),
+                              cwd: "/", environment: clientEnvironment, logPath: logPath, afterExit: engine.removeCommand(name: name))
+    }
+
+    /// Pulls a block's image with its registry's credentials before its instances start, the engine's progress
+    /// as block events. Returns the reference pulled, or `nil` when the pull failed and the block is `Failed`
+    /// with the registry's answer.
+    private func pull(_ image: OCIImageSpec, for block: BlockRecord, engine: OCIEngine) async -> String? {
+        let blockId = block.blockId
+        let scratch = configuration.dataDirectory.appendingPathComponent("secrets/pull")
+        let access: (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?)
+        do {
+            guard let registries else { throw SecretBoxError("no registry service") }
+            access = try await registries.access(for: image, scratch: scratch)
+        } catch {
+            await fail(blockId, type: "ImagePullFailed", "cannot pull \(image.image): \(error)")
+            return nil
+        }
+        defer { if let file = access.authFile { try? FileManager.default.removeItem(at: file) } }
+        let from = access.registryId.map { " from registry \($0)" } ?? ""
+        await record(blockId, event: BlockEvent(type: "ImagePull", message: "pulling \(access.reference)\(from) with \(engine.kind.rawValue)")) { _, _ in }
+        let logPath = logFile(blockId, "pull").path
+        try? FileManager.default.createDirectory(at: URL(fileURLWithPath: logPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let registry = self.registry
+        let ending = await engine.pull(image: access.reference, authFile: access.authFile?.path, tlsVerify: access.tlsVerify,
+                                       logPath: logPath, timeout: configuration.pullTimeout) { line in
+            // The engine's progress: one event per blob and for the manifest.
+            guard line.hasPrefix("Copying ") || line.hasPrefix("Writing manifest") || line.hasPrefix("Trying to pull") else { return }
+            let event = BlockEvent(type: "ImagePullProgress", message: String(line.prefix(200)))
+            try? await registry.transition(blockId: blockId) { block, _ in BlockTransition(block: block, events: [event]) }
+        }
+        guard ending == .exited(0) else {
+            let output = LogTail.read(logPath, lines: 6).filter { !$0.hasPrefix("Copying ") }.joined(separator: " | ")
+            var reason = "cannot pull \(access.reference)\(from): " + (output.isEmpty ? "\(ending)" : output)
+            let lowered = output.lowercased()
+            if lowered.contains("unauthorized") || lowered.contains("authentication required") || lowered.contains("invalid username/password") {
+                reason += " (the registry refused the credentials" + (access.registryId.map { " of \($0): update them with POST /api/registries" } ?? ": register it with POST /api/registries") + ")"
+            }
+            await fail(blockId, type: "ImagePullFailed", reason)
+            return nil
+        }
+        await record(blockId, event: BlockEvent(type: "ImagePulled", message: "\(access.reference) pulled")) { _, _ in }
+        return access.reference
+    }
+
+    private func fail(_ blockId: String, type: String, _ reason: String) async {
+        logger.error("block failed", metadata: ["blockId": "\(blockId)", "reason": "\(reason)"])
+        await record(blockId, event: BlockEvent(type: type, message: reason)) { block, _ in
+            block.phase = .failed
+            block.reason = reason
+        }
     }
 
     /// Writes the instance's `AIOS_BLOCK_FILE`: its block data, settings, parameters, policies and allocation.

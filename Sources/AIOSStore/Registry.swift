@@ -63,6 +63,14 @@ public protocol Registry: Sendable {
     /// Removes a controller; `RegistryError.notFound` when it does not exist.
     func deleteVDAGController(id: String, task: TaskRecord) async throws
 
+    // Container registries
+    /// Stores a registry (insert or replace).
+    func putContainerRegistry(_ registry: RegistryRecord) async throws
+    func containerRegistry(id: String) async throws -> RegistryRecord?
+    func containerRegistries() async throws -> [RegistryRecord]
+    /// Removes a registry; `RegistryError.notFound` when it does not exist.
+    func deleteContainerRegistry(id: String) async throws
+
     // Split tasks
     /// Stores a split task's new state (insert or replace).
     func putSplitTask(_ task: SplitTaskRecord) async throws

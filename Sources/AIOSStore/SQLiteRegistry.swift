@@ -392,6 +392,44 @@ public final class SQLiteRegistry: Registry {
 
     // MARK: Tasks
 
+    // MARK: Container registries
+
+    public func putContainerRegistry(_ registry: RegistryRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO container_registries (id, url, tls, username, sealed_password, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET url = excluded.url, tls = excluded.tls, username = excluded.username,
+                        sealed_password = excluded.sealed_password
+                    """,
+                arguments: [registry.id, registry.url, registry.tls, registry.username, registry.sealedPassword, registry.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func containerRegistry(id: String) async throws -> RegistryRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM container_registries WHERE id = ?", arguments: [id]).map(Self.containerRegistry)
+        }
+    }
+
+    public func containerRegistries() async throws -> [RegistryRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM container_registries ORDER BY id").map(Self.containerRegistry)
+        }
+    }
+
+    public func deleteContainerRegistry(id: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM container_registries WHERE id = ?", arguments: [id])
+            if db.changesCount == 0 { throw RegistryError.notFound(kind: "container registry", id: id) }
+        }
+    }
+
+    private static func containerRegistry(_ row: Row) -> RegistryRecord {
+        RegistryRecord(id: row["id"], url: row["url"], tls: row["tls"], username: row["username"],
+                       sealedPassword: row["sealed_password"], createdAt: date(row["created_at"]))
+    }
+
     // MARK: Split tasks
 
     public func putSplitTask(_ task: SplitTaskRecord) async throws {

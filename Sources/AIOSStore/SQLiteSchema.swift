@@ -110,6 +110,16 @@ enum SQLiteSchema {
                 table.column("updated_at", .double).notNull()
             }
         }
+        migrator.registerMigration("v5-container-registries") { db in
+            try db.create(table: "container_registries") { table in
+                table.primaryKey("id", .text)
+                table.column("url", .text).notNull()
+                table.column("tls", .boolean).notNull()
+                table.column("username", .text)
+                table.column("sealed_password", .blob)
+                table.column("created_at", .double).notNull()
+            }
+        }
         return migrator
     }
 }

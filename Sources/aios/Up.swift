@@ -28,12 +28,21 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Python virtualenv for instances (its bin/ leads their PATH); default $AIOS_PYTHON_VENV.")
     var pythonVenv: String? = ProcessInfo.processInfo.environment["AIOS_PYTHON_VENV"]
 
+    @Option(help: "Container engine for components that are OCI images: auto (podman, else docker), podman, docker or none.")
+    var ociEngine: String = ProcessInfo.processInfo.environment["AIOS_OCI_ENGINE"] ?? "auto"
+
+    @Option(help: "A flag every container run needs on this host (repeat it; replaces the detected ones), e.g. --oci-flag=--runtime=/usr/sbin/runc.")
+    var ociFlag: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard ["auto", "podman", "docker", "none"].contains(ociEngine) else {
+            throw ValidationError("--oci-engine must be auto, podman, docker or none, got \(ociEngine)")
         }
         guard metricsTTL > 0, metricsInterval > 0 else {
             throw ValidationError("--metrics-ttl and --metrics-interval must be positive")
@@ -56,6 +65,8 @@ struct Up: AsyncParsableCommand {
             host: host, httpPort: httpPort, grpcPort: grpcPort,
             metricsTTL: metricsTTL, metricsInterval: metricsInterval)
         configuration.pythonVirtualEnv = pythonVenv.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.ociEngine = ociEngine
+        configuration.ociFlags = ociFlag.isEmpty ? nil : ociFlag
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

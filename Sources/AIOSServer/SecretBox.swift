@@ -1,0 +1,46 @@
+import Crypto
+import Foundation
+
+/// Seals secrets stored in the registry (container registries' passwords) with AES-GCM under a key kept in
+/// the data directory (`secrets/secret.key`, 32 random bytes, mode 0600), made on first use. The database
+/// alone does not reveal them.
+struct SecretBox: Sendable {
+    private let key: SymmetricKey
+
+    init(dataDirectory: URL) throws {
+        let directory = dataDirectory.appendingPathComponent("secrets")
+        let file = directory.appendingPathComponent("secret.key")
+        let manager = FileManager.default
+        try manager.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if let data = manager.contents(atPath: file.path), data.count == 32 {
+            key = SymmetricKey(data: data)
+            return
+        }
+        let fresh = SymmetricKey(size: .bits256)
+        let bytes = fresh.withUnsafeBytes { Data($0) }
+        guard manager.createFile(atPath: file.path, contents: bytes, attributes: [.posixPermissions: 0o600]) else {
+            throw SecretBoxError("cannot write the secret key \(file.path)")
+        }
+        key = fresh
+    }
+
+    func seal(_ secret: String) throws -> Data {
+        guard let combined = try AES.GCM.seal(Data(secret.utf8), using: key).combined else {
+            throw SecretBoxError("cannot seal the secret")
+        }
+        return combined
+    }
+
+    func open(_ sealed: Data) throws -> String {
+        do {
+            return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key), as: UTF8.self)
+        } catch {
+            throw SecretBoxError("a stored secret cannot be opened with this data directory's key (secrets/secret.key was replaced?)")
+        }
+    }
+}
+
+struct SecretBoxError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

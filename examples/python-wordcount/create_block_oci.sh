@@ -1,0 +1,9 @@
+#!/bin/sh
+# Creates this example's OCI block (block-oci.json) from the wordcount-oci component (create_component_oci.sh).
+# SERVER_URL is host:port of the aios HTTP API, as in the AIOS scripts.
+set -e
+cd "$(dirname "$0")"
+SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
+curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/createBlock" \
+  -H 'Content-Type: application/json' -d @block-oci.json
+echo
