@@ -3,7 +3,7 @@ SWIFT ?= swift
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: build test test-python test-swift venv demo bench proto clean
+.PHONY: build test test-python test-swift venv demo oci-demo registry-up registry-down base-image bench proto clean
 
 build:
 	$(SWIFT) build
@@ -33,6 +33,20 @@ test-swift: venv
 # Starts the platform on a temporary data dir, applies an example cluster, components and blocks, infers, stops.
 demo: build venv
 	bash scripts/demo.sh
+
+# The seed's container flow for one example: local registry, base image, build_and_push_image.sh,
+# create_component/create_block, an inference, removal, registry down (needs podman, runc, docker-registry, debootstrap).
+oci-demo: build venv
+	bash scripts/oci-demo.sh
+
+# A local registry for development on 127.0.0.1:$(REGISTRY_PORT) (temp storage), and the cached base image.
+REGISTRY_PORT ?= 5000
+registry-up:
+	scripts/oci/registry.sh up --port $(REGISTRY_PORT)
+registry-down:
+	scripts/oci/registry.sh down --port $(REGISTRY_PORT)
+base-image:
+	scripts/oci/base-image.sh
 
 # Benchmarks (release build); each prints its numbers and a ratio against a baseline measured in the same run.
 bench: venv

@@ -1,4 +1,5 @@
 import AIOSModel
+import AIOSRuntime
 import Foundation
 import XCTest
 
@@ -12,22 +13,26 @@ final class OCITests: XCTestCase {
     private var registryPort = 0
     private static let user = "aios", password = "s3cret-registry-pass"
 
-    private func script(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Command.Run {
-        try Command.run([PlatformProcess.repositoryRoot.appendingPathComponent(path).path] + arguments, environment: environment, timeout: timeout)
+    /// Runs a repository script through the platform's own spawner (`CommandOutput`): `registry.sh up` leaves a
+    /// daemon behind in a session of its own, and Foundation's `Process` does not see such a script end.
+    private func script(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:], timeout: TimeInterval = 60) async -> (status: Int32, output: String) {
+        var command = ["/usr/bin/env"]
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) { command.append("\(key)=\(value)") }
+        return await CommandOutput.run(command + [PlatformProcess.repositoryRoot.appendingPathComponent(path).path] + arguments, timeout: timeout)
     }
 
     override func setUp() async throws {
-        let flags = try script("scripts/oci/engine-flags.sh")
+        let flags = await script("scripts/oci/engine-flags.sh")
         guard flags.status == 0 else {
-            let reason = "no OCI engine can start containers here: \(flags.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            let reason = "no OCI engine can start containers here: \(flags.output.trimmingCharacters(in: .whitespacesAndNewlines))"
             print("OCITests skipped: \(reason)")
             throw XCTSkip(reason)
         }
-        let base = try script("scripts/oci/base-image.sh", timeout: 900)
-        XCTAssertEqual(base.status, 0, "the base image: \(base.stdout) \(base.stderr)")
+        let base = await script("scripts/oci/base-image.sh", timeout: 900)
+        XCTAssertEqual(base.status, 0, "the base image: \(base.output)")
         registryPort = try freePort()
-        let registry = try script("scripts/oci/registry.sh", ["up", "--port", String(registryPort), "--user", Self.user, "--password", Self.password])
-        XCTAssertEqual(registry.status, 0, "the local registry: \(registry.stdout) \(registry.stderr)")
+        let registry = await script("scripts/oci/registry.sh", ["up", "--port", String(registryPort), "--user", Self.user, "--password", Self.password])
+        XCTAssertEqual(registry.status, 0, "the local registry: \(registry.output)")
         directory = temporaryDirectory("oci")
         platform = try PlatformProcess(dataDirectory: directory)
     }
@@ -35,7 +40,7 @@ final class OCITests: XCTestCase {
     override func tearDown() async throws {
         platform?.stop()
         platform = nil
-        if registryPort > 0 { _ = try? script("scripts/oci/registry.sh", ["down", "--port", String(registryPort)]) }
+        if registryPort > 0 { _ = await script("scripts/oci/registry.sh", ["down", "--port", String(registryPort)]) }
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
@@ -51,12 +56,12 @@ final class OCITests: XCTestCase {
         return reply.body
     }
 
-    private func buildAndPush() throws -> String {
-        let run = try script("examples/python-wordcount/build_and_push_image.sh",
-                             environment: ["REGISTRY": "127.0.0.1:\(registryPort)", "REGISTRY_USER": Self.user, "REGISTRY_PASSWORD": Self.password],
-                             timeout: 900)
-        XCTAssertEqual(run.status, 0, "build_and_push_image.sh: \(run.stdout) \(run.stderr.suffix(3000))")
-        return run.stdout.split(separator: "\n").last.map(String.init) ?? ""
+    private func buildAndPush() async throws -> String {
+        let run = await script("examples/python-wordcount/build_and_push_image.sh",
+                               environment: ["REGISTRY": "127.0.0.1:\(registryPort)", "REGISTRY_USER": Self.user, "REGISTRY_PASSWORD": Self.password],
+                               timeout: 900)
+        XCTAssertEqual(run.status, 0, "build_and_push_image.sh: \(run.output.suffix(3000))")
+        return run.output.split(separator: "\n").last.map(String.init) ?? ""
     }
 
     private func exampleSpec(_ file: String, _ change: (inout [String: JSONValue]) -> Void) throws -> JSONValue {
@@ -86,7 +91,7 @@ final class OCITests: XCTestCase {
     }
 
     func testAnImageFromTheLocalRegistryRunsScalesAndLeavesNoContainerWhenItsBlockIsRemoved() async throws {
-        let image = try buildAndPush()
+        let image = try await buildAndPush()
         XCTAssertTrue(image.hasPrefix("127.0.0.1:\(registryPort)/"), image)
 
         // The registry's credentials are stored sealed and never shown.
