@@ -54,12 +54,37 @@ struct Apply: AsyncParsableCommand {
                     continue
                 }
                 print("\(kind.rawValue) \(Self.name(of: body["result"] ?? .null, kind: kind)) created (task \(body["task_id"]?.stringValue ?? "-"))")
+                if kind == .block, body["result"]?["phase"]?.stringValue == "Starting", let blockId = body["result"]?["blockId"]?.stringValue,
+                   let values = try? SpecEnvelope(document: document).values, let uri = values["blockComponentURI"]?.stringValue {
+                    try await followImagePull(blockId: blockId, componentURI: uri)
+                }
             } catch let error as APIError {
                 printError("\(label): \(kind.rawValue) rejected: \(error)")
                 failures += 1
             }
         }
         if failures > 0 { throw ExitCode.failure }
+    }
+
+    /// For a block whose component is an OCI image: prints the image pull's events as they come, until the
+    /// image is pulled (or the pull failed).
+    private func followImagePull(blockId: String, componentURI: String) async throws {
+        let encoded = componentURI.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? componentURI
+        guard let component = try? await server.client.get("/api/components/\(encoded)").get(),
+              component["containerRegistryInfo"]?["containerImage"]?.stringValue != nil, component["runtime"] == nil else { return }
+        var shown = 0
+        let deadline = Date().addingTimeInterval(900)
+        while Date() < deadline {
+            let block = try await server.client.get("/api/blocks/\(blockId)").get()
+            let pulls = (block["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue?.hasPrefix("ImagePull") == true }
+            for event in pulls.dropFirst(shown) {
+                print("  \(event["type"]?.stringValue ?? ""): \(event["message"]?.stringValue ?? "")")
+            }
+            shown = max(shown, pulls.count)
+            if pulls.contains(where: { ["ImagePulled", "ImagePullFailed"].contains($0["type"]?.stringValue ?? "") })
+                || !["Starting", "Placing", "Pending"].contains(block["phase"]?.stringValue ?? "") { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     struct Problem: Error, CustomStringConvertible {

@@ -106,8 +106,12 @@ final class OCITests: XCTestCase {
         XCTAssertNil(database.range(of: Data(Self.password.utf8)), "the password is not stored in clear")
 
         try await post("/api/addComponent", try component(name: "wordcount-oci", image: image, registryId: "local-dev"))
-        let created = try await post("/api/createBlock", try block("wc-oci", component: "wordcount-oci"))
-        XCTAssertEqual(created["result"]?["phase"], "Starting", created.jsonString())
+        // aios apply shows the pull as it happens.
+        let spec = directory.appendingPathComponent("block.json")
+        try block("wc-oci", component: "wordcount-oci").jsonData().write(to: spec)
+        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", spec.path, "--server", platform.url], timeout: 300)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(applied.stdout.contains("ImagePull: pulling") && applied.stdout.contains("ImagePulled:"), applied.stdout)
         let ready = try await platform.waitForPhase("wc-oci", "Ready", timeout: 120)
         let events = ready["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
         XCTAssertTrue(events.contains("ImagePull") && events.contains("ImagePulled"), "pull progress is in the block's events: \(events)")
