@@ -140,9 +140,16 @@ public struct OCIEngine: Sendable, Equatable {
         return command
     }
 
-    /// Removes a container whatever its state; nothing when it does not exist.
+    /// Removes a container whatever its state, at once (its client was stopped already); nothing when it does
+    /// not exist.
     public func removeCommand(name: String) -> [String] {
-        kind == .podman ? [executable, "rm", "--force", "--ignore", name] : [executable, "rm", "--force", name]
+        kind == .podman ? [executable, "rm", "--force", "--time", "0", "--ignore", name] : [executable, "rm", "--force", name]
+    }
+
+    /// Whether the engine's store holds `reference`.
+    public func hasImage(_ reference: String) async -> Bool {
+        let command = kind == .podman ? [executable, "image", "exists", reference] : [executable, "image", "inspect", reference]
+        return await CommandOutput.run(command, timeout: 30).status == 0
     }
 
     /// The names of the containers that carry `label` (`key=value`), running or not.

@@ -49,11 +49,15 @@ struct ContainerRegistries: Sendable {
         guard let record = try await registry.containerRegistry(id: id) else {
             throw SecretBoxError("containerRegistryInfo.containerRegistryId \"\(id)\" is not a registered registry; add it with POST /api/registries {\"containerRegistryId\": \"\(id)\", \"url\", \"username\", \"password\"}")
         }
+        if let host = image.referenceHost, host != record.host {
+            // The credentials are the registry's: they never go to another host.
+            throw SecretBoxError("containerImage \(image.image) names registry host \(host), but containerRegistryId \"\(id)\" is \(record.host); name the image without a host, or with \(record.host)")
+        }
         let reference = image.reference(registryHost: record.host)
         guard let username = record.username, let sealed = record.sealedPassword else { return (reference, nil, record.tls, id) }
         let password = try secrets.open(sealed)
         let auth = Data("\(username):\(password)".utf8).base64EncodedString()
-        let host = image.referenceHost ?? record.host
+        let host = record.host
         let file = scratch.appendingPathComponent("auth-\(UUID().uuidString.prefix(8)).json")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let body = JSONValue.object(["auths": .object([host: ["auth": .string(auth)]])])

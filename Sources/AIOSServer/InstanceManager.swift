@@ -39,6 +39,10 @@ actor InstanceManager {
     /// Blocks being removed: a `start` that was suspended when the removal began must not spawn anything.
     private var removing: Set<String> = []
     private var shuttingDown = false
+    /// Image pulls in flight, by block: a block's instances start once its pull is done.
+    private var pulls: [String: Task<Void, Never>] = [:]
+    /// The image each block pulled in this run: later starts (scale-up, replaced instances) do not pull again.
+    private var pulled: [String: String] = [:]
 
     private let registries: ContainerRegistries?
 
@@ -82,7 +86,18 @@ actor InstanceManager {
                 }
                 return
             }
-            guard let reference = await pull(image, for: block, engine: engine) else { return }
+            guard let reference = pulled[block.blockId] else {
+                // Pull in the background: the request that created the block returns at once, and the pull's
+                // progress shows in the block's events. The instances start when it is done.
+                if pulls[block.blockId] == nil {
+                    let blockId = block.blockId
+                    pulls[blockId] = Task {
+                        let reference = await self.pull(image, for: block, engine: engine)
+                        await self.pullFinished(blockId, reference: reference)
+                    }
+                }
+                return
+            }
             runtime = .container(engine, image: reference)
         } else {
             await fail(block.blockId, type: "RuntimeMissing", "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage")
@@ -139,6 +154,8 @@ actor InstanceManager {
     /// that is still under way spawns nothing afterwards.
     func stop(blockId: String) async {
         removing.insert(blockId)
+        pulls.removeValue(forKey: blockId)?.cancel()
+        pulled[blockId] = nil
         // Stop routing first, so no request goes to an instance that is being stopped.
         executors.remove(blockId: blockId, reason: "block \(blockId) is being removed")
         let blockSupervisors = supervisors.removeValue(forKey: blockId) ?? [:]
@@ -187,6 +204,8 @@ actor InstanceManager {
     /// After a restart, before anything else runs: stops every process an earlier run left (matched by pid
     /// and process start time), for every block, including blocks whose removal was interrupted.
     func stopOrphans() async throws {
+        // Auth files of pulls a crashed run left: credentials must not stay on disk.
+        try? FileManager.default.removeItem(at: configuration.dataDirectory.appendingPathComponent("secrets/pull"))
         if case .success(let engine) = configuration.oci {
             // Containers an earlier run left (its engine clients were killed with it): they are started afresh.
             for name in await engine.containers(label: "aios.data=\(configuration.dataDirectory.path)") {
@@ -237,6 +256,8 @@ actor InstanceManager {
     /// records, so the next start recovers them.
     func shutdown() async {
         shuttingDown = true
+        for pull in pulls.values { pull.cancel() }
+        pulls.removeAll()
         executors.removeAll(reason: "aios is shutting down")
         let all = supervisors.values.flatMap(\.values)
         supervisors.removeAll()
@@ -418,10 +439,16 @@ actor InstanceManager {
         let name = Self.containerName(blockId: block.blockId, instanceId: placement.instanceId)
         let parameters = block.resolved.policies["resourceAllocator"]?["parameters"]?.objectValue ?? [:]
         let local = (block.placement.clusterId ?? "") == ControlPlane.localClusterId
+        let devices = local ? placement.gpus : []
+        var environment = environment
+        // Inside the container its GPUs are numbered from 0; a simulated node's GPUs are not this machine's.
+        environment["CUDA_VISIBLE_DEVICES"] = devices.indices.map(String.init).joined(separator: ",")
+        environment["NVIDIA_VISIBLE_DEVICES"] = devices.isEmpty ? "void" : devices.joined(separator: ",")
+        let cpus = parameters["cpus"]?.numberValue.map { min($0, Double(ProcessInfo.processInfo.activeProcessorCount)) }
         let container = OCIEngine.Container(
             name: name, image: image, environmentNames: Array(environment.keys) + ["AIOS_LISTEN"], readOnlyMounts: [blockFile],
-            cpus: parameters["cpus"]?.numberValue, memoryMB: (parameters["min_memory_mb"] ?? parameters["memory"])?.numberValue,
-            gpus: local ? placement.gpus : [],
+            cpus: cpus, memoryMB: (parameters["min_memory_mb"] ?? parameters["memory"])?.numberValue,
+            gpus: devices,
             labels: ["aios.block": block.blockId, "aios.instance": placement.instanceId, "aios.data": configuration.dataDirectory.path])
         // The engine client itself needs PATH and HOME; only the instance's variables go into the container.
         var clientEnvironment = LaunchEnvironment.base(pythonVirtualEnv: nil)
@@ -458,8 +485,16 @@ actor InstanceManager {
             let event = BlockEvent(type: "ImagePullProgress", message: String(line.prefix(200)))
             try? await registry.transition(blockId: blockId) { block, _ in BlockTransition(block: block, events: [event]) }
         }
+        if Task.isCancelled { return nil }
         guard ending == .exited(0) else {
-            let output = LogTail.read(logPath, lines: 6).filter { !$0.hasPrefix("Copying ") }.joined(separator: " | ")
+            // The engine's final error says it all; its retries before it repeat it.
+            let tail = LogTail.read(logPath, lines: 6).filter { !$0.hasPrefix("Copying ") }
+            let output = tail.last { $0.hasPrefix("Error:") || $0.hasPrefix("Error response") } ?? tail.joined(separator: " | ")
+            if await engine.hasImage(access.reference) {
+                // The registry is out of reach (or refuses) but the image is here: run it, and say so.
+                await record(blockId, event: BlockEvent(type: "ImagePullFailed", message: "cannot pull \(access.reference)\(from) (\(output)); running the local copy")) { _, _ in }
+                return access.reference
+            }
             var reason = "cannot pull \(access.reference)\(from): " + (output.isEmpty ? "\(ending)" : output)
             let lowered = output.lowercased()
             if lowered.contains("unauthorized") || lowered.contains("authentication required") || lowered.contains("invalid username/password") {
@@ -470,6 +505,15 @@ actor InstanceManager {
         }
         await record(blockId, event: BlockEvent(type: "ImagePulled", message: "\(access.reference) pulled")) { _, _ in }
         return access.reference
+    }
+
+    /// After a block's pull: its instances start, from the block as it is now (a scale-up during the pull included).
+    private func pullFinished(_ blockId: String, reference: String?) async {
+        pulls[blockId] = nil
+        guard let reference, !shuttingDown, !removing.contains(blockId) else { return }
+        pulled[blockId] = reference
+        guard let block = try? await registry.block(id: blockId) else { return }
+        await start(block)
     }
 
     private func fail(_ blockId: String, type: String, _ reason: String) async {

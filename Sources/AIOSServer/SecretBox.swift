@@ -12,7 +12,11 @@ struct SecretBox: Sendable {
         let file = directory.appendingPathComponent("secret.key")
         let manager = FileManager.default
         try manager.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        if let data = manager.contents(atPath: file.path), data.count == 32 {
+        if manager.fileExists(atPath: file.path) {
+            // Never replace a key: the secrets sealed with it would be lost.
+            guard let data = manager.contents(atPath: file.path), data.count == 32 else {
+                throw SecretBoxError("\(file.path) is not a 32-byte key (unreadable or damaged); restore it, or remove it and register the registries' credentials again")
+            }
             key = SymmetricKey(data: data)
             return
         }

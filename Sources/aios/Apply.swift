@@ -69,8 +69,8 @@ struct Apply: AsyncParsableCommand {
     /// For a block whose component is an OCI image: prints the image pull's events as they come, until the
     /// image is pulled (or the pull failed).
     private func followImagePull(blockId: String, componentURI: String) async throws {
-        let encoded = componentURI.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? componentURI
-        guard let component = try? await server.client.get("/api/components/\(encoded)").get(),
+        // A component URI is path-safe as it is (`type.name:version-tag`).
+        guard let component = try? await server.client.get("/api/components/\(componentURI)").get(),
               component["containerRegistryInfo"]?["containerImage"]?.stringValue != nil, component["runtime"] == nil else { return }
         var shown = 0
         let deadline = Date().addingTimeInterval(900)
