@@ -84,33 +84,32 @@ struct OpenAICompatibility {
     }
 
     private func stream(blockId: String, packet: AIOSPacket, timeout: Duration?, kind: Kind, id: String, created: Int) -> Response {
-        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let gateway = self.gateway
-        let chunkObject = kind == .chat ? "chat.completion.chunk" : "text_completion"
-        @Sendable func event(_ value: JSONValue) -> ByteBuffer {
-            ByteBuffer(string: "data: \(value.jsonString())\n\n")
-        }
-        @Sendable func chunk(_ choices: [JSONValue]) -> JSONValue {
-            ["id": .string(id), "object": .string(chunkObject), "created": .number(Double(created)), "model": .string(blockId), "choices": .array(choices)]
-        }
+        let shape = Shape(kind: kind, id: id, created: created, model: blockId)
         let first = FirstFlag()
+        return Self.serverSentEvents { send throws(InferenceError) in
+            try await gateway.inferStream(blockId: blockId, packet: packet, clientTimeout: timeout) { outputs in
+                for output in outputs.map(Self.output) {
+                    let choices = output["choices"]?.arrayValue ?? [Self.choice(kind, text: Self.text(of: output), streaming: true, first: first.take())]
+                    send(shape.completion(choices, streaming: true))
+                }
+            }
+            send(shape.completion([shape.last(finishReason: "stop")], streaming: true))
+        }
+    }
+
+    /// A `text/event-stream` response: each value `produce` sends is one `data:` event; a failure becomes an
+    /// error event; `data: [DONE]` ends it. A client that goes away cancels `produce`.
+    static func serverSentEvents(
+        _ produce: @escaping @Sendable (_ send: @escaping @Sendable (JSONValue) -> Void) async throws(InferenceError) -> Void
+    ) -> Response {
+        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let send: @Sendable (JSONValue) -> Void = { continuation.yield(ByteBuffer(string: "data: \($0.jsonString())\n\n")) }
         let work = Task {
             do throws(InferenceError) {
-                try await gateway.inferStream(blockId: blockId, packet: packet, clientTimeout: timeout) { outputs in
-                    for output in outputs.map(Self.output) {
-                        if let choices = output["choices"]?.arrayValue {
-                            continuation.yield(event(chunk(choices)))
-                        } else {
-                            continuation.yield(event(chunk([Self.choice(kind, text: Self.text(of: output), streaming: true, first: first.take())])))
-                        }
-                    }
-                }
-                let last: JSONValue = kind == .chat
-                    ? ["index": 0, "delta": [:], "finish_reason": "stop"]
-                    : ["index": 0, "text": "", "logprobs": .null, "finish_reason": "stop"]
-                continuation.yield(event(chunk([last])))
+                try await produce(send)
             } catch {
-                continuation.yield(event(error.json))
+                send(error.json)
             }
             continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
             continuation.finish()
@@ -159,28 +158,13 @@ struct OpenAICompatibility {
     }
 
     private func stream(_ generator: any TextGenerator, body: [String: JSONValue], session: String, timeout: Duration?, shape: Shape) -> Response {
-        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        @Sendable func event(_ value: JSONValue) -> ByteBuffer {
-            ByteBuffer(string: "data: \(value.jsonString())\n\n")
-        }
         let first = FirstFlag()
-        let work = Task {
-            do throws(InferenceError) {
-                let result = try await generator.generate(body, session: session, clientTimeout: timeout) { text in
-                    continuation.yield(event(shape.completion([Self.choice(shape.kind, text: text, streaming: true, first: first.take())], streaming: true)))
-                }
-                continuation.yield(event(shape.completion([shape.last(finishReason: result.finishReason)], usage: result.usage, streaming: true)))
-            } catch {
-                continuation.yield(event(error.json))
+        return Self.serverSentEvents { send throws(InferenceError) in
+            let result = try await generator.generate(body, session: session, clientTimeout: timeout) { text in
+                send(shape.completion([Self.choice(shape.kind, text: text, streaming: true, first: first.take())], streaming: true))
             }
-            continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
-            continuation.finish()
+            send(shape.completion([shape.last(finishReason: result.finishReason)], usage: result.usage, streaming: true))
         }
-        continuation.onTermination = { _ in work.cancel() }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: ResponseBody(asyncSequence: events))
     }
 
     func models() async -> Response {

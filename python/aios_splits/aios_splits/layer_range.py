@@ -136,7 +136,7 @@ def open_reader(path: Union[str, os.PathLike]) -> Any:
     Most of the stock reader's time goes to ~100k tiny slices of its ``np.memmap`` (the tokenizer's vocabulary
     and merges). The subclass slices a plain-ndarray view of the same mapping instead (same bytes, same fields
     and tensors); it is used only while ``GGUFReader._get`` has the signature it replaces (as in gguf 0.19.0),
-    otherwise the stock reader is. The same trick as ``examples/llm-split/llama_numpy.py``.
+    otherwise the stock reader is. ``examples/llm-split/llama_numpy.py`` reads GGUFs through it too.
     """
     import inspect
 
