@@ -89,24 +89,35 @@ def describe_exception(exc: BaseException) -> str:
 
 
 def _construct(user_class: Callable[..., Any], context: InitContext) -> Any:
-    """``user_class(context)`` or, AIOS style, ``user_class(envs, block_data, cluster_data, k8s, mode)``."""
+    """``user_class(context)`` or, AIOS style, ``user_class(envs, block_data, cluster_data, k8s, mode)``.
+
+    One named positional parameter besides ``self`` (and no ``*args``) gets the context; five get the AIOS
+    arguments. A constructor taking ``*args`` (e.g. ``__init__(self, *args, **kwargs)``, typical of a class
+    that forwards to a base class) is called the way AIOS calls it: the five AIOS arguments, positionally,
+    provided it names at most five positional parameters itself. ``**kwargs`` alone changes nothing: AIOS
+    passes no keywords.
+    """
     try:
         sig = inspect.signature(user_class)
     except (TypeError, ValueError) as e:
         raise TypeError(f"cannot inspect the constructor of {user_class!r}: {e}") from e
+    params = list(sig.parameters.values())
     positional = [
-        p
-        for p in sig.parameters.values()
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
-    if len(positional) == 1:
-        return user_class(context)
-    if len(positional) == 5:
+    var_positional = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+
+    def aios_style() -> Any:
         return user_class(context.aios_envs(), context.block_data, context.cluster, None, context.mode)
+
+    if len(positional) == 1 and not var_positional:
+        return user_class(context)
+    if len(positional) == 5 or (var_positional and len(positional) <= 5):
+        return aios_style()
     name = getattr(user_class, "__qualname__", repr(user_class))
     raise TypeError(
         f"{name}.__init__ takes {len(positional)} positional parameters besides self; expected 1 (context) "
-        "or 5 (envs, block_data, cluster_data, k8s, operating_mode)"
+        "or 5 (envs, block_data, cluster_data, k8s, operating_mode), or *args (called with those 5)"
     )
 
 

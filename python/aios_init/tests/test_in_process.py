@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -79,3 +80,115 @@ def test_run_init_container_returns_status(tmp_path: Path, capsys: pytest.Captur
     assert status == 1
     lines = [json.loads(l[len(STAGE_PREFIX):]) for l in capsys.readouterr().out.splitlines() if l.startswith(STAGE_PREFIX)]
     assert [(l["stage"], l["ok"], l["message"]) for l in lines] == [("begin", True, ""), ("main", False, "disk full")]
+
+
+def _constructed_with(cls: type, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Dict[str, Any]:
+    """Run ``cls`` (whose ``finish`` returns what its constructor received) and return the finish payload,
+    or ``{"begin_error": message}`` when construction was refused."""
+    status = run_init_container(cls, InitContext(mode="create", block_id="b", cluster_id="c", state_dir=tmp_path))
+    lines = [json.loads(l[len(STAGE_PREFIX):]) for l in capsys.readouterr().out.splitlines() if l.startswith(STAGE_PREFIX)]
+    if status != 0:
+        assert [l["stage"] for l in lines] == ["begin"], lines
+        return {"begin_error": lines[0]["message"]}
+    return lines[-1]["payload"]  # type: ignore[no-any-return]
+
+
+class _Recorder:
+    args: Tuple[Any, ...] = ()
+    kwargs: Dict[str, Any] = {}
+
+    def begin(self) -> Tuple[bool, Any]:
+        return True, None
+
+    def main(self) -> Tuple[bool, Any]:
+        return True, None
+
+    def finish(self) -> Tuple[bool, Any]:
+        return True, {"n": len(self.args), "args": [a if not isinstance(a, Path) else str(a) for a in self.args], "kwargs": self.kwargs}
+
+
+class _VarArgsKwArgs(_Recorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class _VarArgsOnly(_Recorder):
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+
+class _OneNamedThenVarArgs(_Recorder):
+    def __init__(self, envs: Any, *rest: Any) -> None:
+        self.args = (envs, *rest)
+
+
+class _FiveAndKwArgs(_Recorder):
+    def __init__(self, envs: Any, block_data: Any, cluster_data: Any, k8s: Any, mode: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = (envs, block_data, cluster_data, k8s, mode), kwargs
+
+
+class _ForwardsToAIOSBase(_Recorder):
+    """The pattern issue 15 item 12 names: a subclass forwarding ``*args, **kwargs`` to an AIOS base."""
+
+    class Base(_Recorder):
+        def __init__(self, envs: Any, block_data: Any, cluster_data: Any, k8s: Any, operating_mode: Any) -> None:
+            self.args = (envs, block_data, cluster_data, k8s, operating_mode)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _ForwardsToAIOSBase.Base.__init__(self, *args, **kwargs)  # type: ignore[arg-type]
+
+
+AIOS_ARGS = [
+    {"block_id": "b", "cluster_id": "c", "operating_mode": "create", "allocation": {}},
+    {},
+    {},
+    None,
+    "create",
+]
+
+
+@pytest.mark.parametrize("cls", [_VarArgsKwArgs, _VarArgsOnly, _OneNamedThenVarArgs, _FiveAndKwArgs, _ForwardsToAIOSBase])
+def test_variadic_constructors_get_the_aios_arguments_positionally(
+    cls: type, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got = _constructed_with(cls, tmp_path, capsys)
+    assert "begin_error" not in got, got
+    assert got == {"n": 5, "args": AIOS_ARGS, "kwargs": {}}
+
+
+class _KwArgsOnly(_Recorder):
+    def __init__(self, **kwargs: Any) -> None:  # AIOS's positional call fails on this too
+        self.kwargs = kwargs
+
+
+class _SixNamedThenVarArgs(_Recorder):
+    def __init__(self, a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, *rest: Any) -> None:
+        pass
+
+
+class _RequiredKeywordOnly(_Recorder):
+    def __init__(self, *args: Any, model: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "cls, expected",
+    [
+        (_KwArgsOnly, "TypeError: _KwArgsOnly.__init__ takes 0 positional parameters besides self"),
+        (_SixNamedThenVarArgs, "TypeError: _SixNamedThenVarArgs.__init__ takes 6 positional parameters besides self"),
+        (_RequiredKeywordOnly, "TypeError: "),  # raised by the call itself: a missing keyword-only argument
+    ],
+)
+def test_constructors_aios_could_not_call_are_refused(
+    cls: type, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got = _constructed_with(cls, tmp_path, capsys)
+    assert got["begin_error"].startswith(expected), got
+
+
+def test_one_parameter_constructor_still_gets_the_context(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    class WithContext(_Recorder):
+        def __init__(self, context: InitContext) -> None:
+            self.args = (type(context).__name__, context.block_id)
+
+    assert _constructed_with(WithContext, tmp_path, capsys)["args"] == ["InitContext", "b"]

@@ -103,8 +103,10 @@ def test_sys_exit_0_inside_a_stage_is_a_failure(init_env) -> None:
     assert "RAN finish" not in run.stdout
 
 
-def test_aios_style_five_argument_class(init_env) -> None:
-    run = run_program(PROGRAMS / "aios_style_init.py", init_env("remove"))
+@pytest.mark.parametrize("ctor", ["five", "varargs"])
+def test_aios_style_five_argument_class(init_env, ctor: str) -> None:
+    # varargs: __init__(self, *args, **kwargs) gets the same five arguments, positionally, as under AIOS.
+    run = run_program(PROGRAMS / "aios_style_init.py", init_env("remove", CTOR=ctor))
     assert run.returncode == 0, run.stderr
     fin = run.stage("finish")["payload"]
     assert fin["envs"] == {

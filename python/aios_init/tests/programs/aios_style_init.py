@@ -1,4 +1,7 @@
-"""An AIOS-style class: the five-argument constructor."""
+"""An AIOS-style class: the five-argument constructor (CTOR=varargs: a subclass whose constructor is
+``__init__(self, *args, **kwargs)`` forwarding to it, as AIOS code often has)."""
+
+import os
 
 from aios_init import execute_init_container
 
@@ -27,5 +30,10 @@ class AIOSInit:
         }
 
 
+class ForwardingInit(AIOSInit):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
 if __name__ == "__main__":
-    execute_init_container(AIOSInit)
+    execute_init_container(ForwardingInit if os.environ.get("CTOR") == "varargs" else AIOSInit)
