@@ -2,18 +2,23 @@
 """Calls the gateway's OpenAI-compatible API with the official `openai` package, and prints one JSON line.
 
     openai_client.py BASE_URL MODEL --message TEXT [--stream] [--completions] [--session S] [--timeout SECONDS]
-                     [--max-tokens N] [--temperature T] [--seed N]
+                     [--max-tokens N] [--temperature T] [--seed N] [--token T]
 
 Success: {"ok": true, "content", "chunks", "finish_reason", "id", "model"}
 HTTP error status: {"ok": false, "status": <int>, "body": <the error body>}
 Connection error, timeout, anything else: {"ok": false, "error": "<exception type>", "message": "..."}
   (plus "cause": "<type>: <message>" when the exception wraps another, as APIConnectionError does)
 Exit 0 whatever the server did; 2 on bad arguments.
+
+--token T (default $AIOS_TOKEN) is the SDK's `api_key`, so it goes out as `Authorization: Bearer T`; with
+neither, no Authorization header is sent (the SDK insists on a key, so a placeholder is given and its header
+removed before each request), for a platform run with `--auth off`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -33,6 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=None, help="max_tokens (default: the server's)")
     p.add_argument("--temperature", type=float, default=None, help="temperature (default: the server's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: none)")
+    p.add_argument("--token", default=os.environ.get("AIOS_TOKEN"),
+                   help="bearer token, passed as the SDK's api_key (default: $AIOS_TOKEN; none: no Authorization header)")
     args = p.parse_args(argv)
     if args.timeout <= 0:
         p.error("--timeout must be > 0")
@@ -66,16 +73,27 @@ def collect(result: Any, completions: bool, streaming: bool) -> dict[str, Any]:
             "usage": usage.model_dump() if usage is not None else None}
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    client = OpenAI(
-        base_url=args.base_url,
-        api_key="unused",
-        timeout=args.timeout,
+def _drop_authorization(request: Any) -> None:
+    """httpx request hook: without a token no Authorization header goes out (the SDK always adds one)."""
+    request.headers.pop("Authorization", None)
+
+
+def make_client(base_url: str, token: str | None, timeout: float) -> OpenAI:
+    token = (token or "").strip()
+    hooks = {} if token else {"event_hooks": {"request": [_drop_authorization]}}
+    return OpenAI(
+        base_url=base_url,
+        api_key=token or "unused",
+        timeout=timeout,
         max_retries=0,
         # Loopback tests: never go through a proxy named in the environment.
-        http_client=openai.DefaultHttpxClient(trust_env=False),
+        http_client=openai.DefaultHttpxClient(trust_env=False, **hooks),
     )
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    client = make_client(args.base_url, args.token, args.timeout)
     extra_body = {"session_id": args.session} if args.session is not None else None
     options: dict[str, Any] = {k: v for k, v in (("max_tokens", args.max_tokens), ("temperature", args.temperature),
                                                   ("seed", args.seed)) if v is not None}

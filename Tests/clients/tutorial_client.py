@@ -3,11 +3,14 @@
 aios_service.proto), and prints one JSON line per call on stdout.
 
     tutorial_client.py ADDRESS BLOCK_ID --data TEXT [--session S] [--seq N] [--file PATH ...]
-                       [--timeout SECONDS] [--repeat N]
+                       [--timeout SECONDS] [--repeat N] [--token T]
 
 Success: {"ok": true, "session_id", "seq_no", "data", "output_ptr", "files": [{"metadata", "size"}]}
 gRPC error: {"ok": false, "code": "<grpc.StatusCode name>", "details": "..."}
 Exit 0 when every call got an answer or a status; 2 on bad arguments.
+
+--token T (default $AIOS_TOKEN) is sent as gRPC metadata `authorization: Bearer T`; with neither, no
+authorization metadata is sent (a platform run with `--auth off`).
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline per call in seconds (default 10)")
     p.add_argument("--repeat", type=int, default=1, help="calls to make in the session, seq_no incrementing")
+    p.add_argument("--token", default=os.environ.get("AIOS_TOKEN"),
+                   help="bearer token, sent as metadata 'authorization: Bearer T' (default: $AIOS_TOKEN; none: no metadata)")
     args = p.parse_args(argv)
     if args.seq < 0:
         p.error("--seq must be >= 0")
@@ -49,6 +54,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.session is None:
         args.session = f"sess-{uuid.uuid4().hex[:12]}"
     return args
+
+
+def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata carrying the token (``authorization: Bearer T``); empty without a token."""
+    token = (token or "").strip()
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def load_files(paths: list[str]) -> list[aios_service_pb2.FileInfo]:
@@ -83,6 +94,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     files = load_files(args.file)
 
+    metadata = auth_metadata(args.token)
     channel = grpc.insecure_channel(args.address)
     stub = aios_service_pb2_grpc.BlockInferenceServiceStub(channel)
     try:
@@ -96,7 +108,7 @@ def main(argv: list[str]) -> int:
                 files=files,
             )
             try:
-                response = stub.infer(packet, timeout=args.timeout)
+                response = stub.infer(packet, timeout=args.timeout, metadata=metadata)
                 result = reply_json(response)
             except grpc.RpcError as e:
                 result = error_json(e)

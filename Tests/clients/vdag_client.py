@@ -4,12 +4,15 @@ vdag_service.proto, a plain insecure channel, stub.infer(packet, timeout=...)), 
 per call on stdout.
 
     vdag_client.py ADDRESS --data TEXT [--session S] [--seq N] [--frame-ptr TEXT] [--file PATH ...]
-                   [--timeout SECONDS] [--repeat N]
+                   [--timeout SECONDS] [--repeat N] [--token T]
 
 Success: {"ok": true, "session_id", "seq_no", "data", "frame_ptr", "ts", "files": [{"metadata", "size"}],
           "elapsed_s"}   (frame_ptr: the reply's bytes decoded as UTF-8, errors="replace")
 gRPC error: {"ok": false, "code": "<grpc.StatusCode name>", "details": "...", "elapsed_s"}
 Exit 0 when every call got an answer or a status; 2 on bad arguments.
+
+--token T (default $AIOS_TOKEN) is sent as gRPC metadata `authorization: Bearer T`; with neither, no
+authorization metadata is sent (a platform run with `--auth off`).
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline per call in seconds (default 10)")
     p.add_argument("--repeat", type=int, default=1, help="calls to make in the session, seq_no incrementing")
+    p.add_argument("--token", default=os.environ.get("AIOS_TOKEN"),
+                   help="bearer token, sent as metadata 'authorization: Bearer T' (default: $AIOS_TOKEN; none: no metadata)")
     args = p.parse_args(argv)
     if args.seq < 0:
         p.error("--seq must be >= 0")
@@ -51,6 +56,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.session is None:
         args.session = f"sess-{uuid.uuid4().hex[:12]}"
     return args
+
+
+def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata carrying the token (``authorization: Bearer T``); empty without a token."""
+    token = (token or "").strip()
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def load_files(paths: list[str]) -> list[vdag_service_pb2.vDAGFileInfo]:
@@ -89,6 +100,7 @@ def main(argv: list[str]) -> int:
     files = load_files(args.file)
     frame_ptr = args.frame_ptr.encode("utf-8")
 
+    metadata = auth_metadata(args.token)
     channel = grpc.insecure_channel(args.address)
     stub = vdag_service_pb2_grpc.vDAGInferenceServiceStub(channel)
     try:
@@ -103,7 +115,7 @@ def main(argv: list[str]) -> int:
             )
             start = time.monotonic()
             try:
-                response = stub.infer(packet, timeout=args.timeout)
+                response = stub.infer(packet, timeout=args.timeout, metadata=metadata)
                 result = reply_json(response, time.monotonic() - start)
             except grpc.RpcError as e:
                 result = error_json(e, time.monotonic() - start)
