@@ -2,10 +2,12 @@
 """Chat with SmolLM2 split over a vDAG of ``split_block.py`` blocks: the decode loop, one vDAG call per token.
 
     split_chat.py ADDRESS --prompt TEXT [--max-tokens N] [--session S] [--temperature T] [--seed N]
-                  [--top-k K] [--timeout SECONDS] [--retries N]
+                  [--top-k K] [--timeout SECONDS] [--retries N] [--token T]
 
 ``ADDRESS`` is the vDAG controller's ``host:port`` (``aios vdag create`` prints it). The client is AIOS's:
 ``/vDAGInferenceService/infer`` with the stubs generated from ``vdag_service.proto`` (``Tests/clients``).
+``--token T`` (default ``$AIOS_TOKEN``) goes with every call as gRPC metadata ``authorization: Bearer T``; with
+neither, no authorization metadata is sent (a platform run with ``--auth off``).
 
 1. ``{"prompt": TEXT, ...sampling}``: a new turn; the reply is the first token
    ``{"token", "text", "eos", "position", "top"}`` from the last split.
@@ -31,7 +33,7 @@ import os
 import sys
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 
@@ -64,6 +66,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=None, help="sample among the k best tokens (0: all)")
     p.add_argument("--timeout", type=float, default=30.0, help="deadline per call in seconds (default 30)")
     p.add_argument("--retries", type=int, default=2, help="turn resends after a lost session (default 2)")
+    p.add_argument("--token", default=os.environ.get("AIOS_TOKEN"),
+                   help="bearer token, sent as metadata 'authorization: Bearer T' (default: $AIOS_TOKEN; none: no metadata)")
     args = p.parse_args(argv)
     if args.max_tokens < 1:
         p.error("--max-tokens must be >= 1")
@@ -80,12 +84,20 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return args
 
 
+def auth_metadata(token: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """The call metadata carrying the token (``authorization: Bearer T``); empty without a token."""
+    token = (token or "").strip()
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
 class Chat:
-    def __init__(self, stub: Any, session_id: str, sampling: Dict[str, Any], timeout: float) -> None:
+    def __init__(self, stub: Any, session_id: str, sampling: Dict[str, Any], timeout: float,
+                 metadata: Sequence[Tuple[str, str]] = ()) -> None:
         self.stub = stub
         self.session_id = session_id
         self.sampling = sampling
         self.timeout = timeout
+        self.metadata = tuple(metadata)
         self.seq_no = 0
 
     def call(self, data: Dict[str, Any]) -> Dict[str, Any]:
@@ -93,7 +105,7 @@ class Chat:
         packet = vdag_service_pb2.vDAGInferencePacket(
             session_id=self.session_id, seq_no=self.seq_no, data=json.dumps({**data, **self.sampling}), ts=time.time())
         try:
-            reply = self.stub.infer(packet, timeout=self.timeout)
+            reply = self.stub.infer(packet, timeout=self.timeout, metadata=self.metadata)
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
             raise ChatError(code.name if code is not None else "UNKNOWN",
@@ -112,7 +124,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     sampling = {k: v for k, v in (("temperature", args.temperature), ("seed", args.seed), ("top_k", args.top_k))
                 if v is not None}
     channel = grpc.insecure_channel(args.address)
-    chat = Chat(vdag_service_pb2_grpc.vDAGInferenceServiceStub(channel), args.session, sampling, args.timeout)
+    chat = Chat(vdag_service_pb2_grpc.vDAGInferenceServiceStub(channel), args.session, sampling, args.timeout,
+                auth_metadata(args.token))
     tokens: List[int] = []
     pieces: List[str] = []
     recovered = 0
