@@ -3,7 +3,7 @@ SWIFT ?= swift
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: build test test-python test-swift venv demo oci-demo registry-up registry-down base-image bench proto clean
+.PHONY: build test test-python test-swift test-hostile venv demo oci-demo registry-up registry-down base-image bench proto clean
 
 build:
 	$(SWIFT) build
@@ -20,8 +20,9 @@ $(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.t
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r examples/llm-split/requirements.txt
 	touch $@
 
-# Python SDKs' and examples' tests, then Swift unit and integration tests (real `aios up` processes on loopback ports).
-test: test-python test-swift
+# Python SDKs' and examples' tests, Swift unit and integration tests (real `aios up` processes on loopback ports),
+# then the hostile-input suite (hypothesis against a real `aios up`).
+test: test-python test-swift test-hostile
 
 test-python: venv
 	$(VENV)/bin/pytest -q python/aios_instance/tests python/aios_init/tests python/aios_splits/tests examples/minilm-embeddings/tests examples/vllm-chat/tests examples/llm-init/tests examples/llm-split/tests
@@ -29,6 +30,11 @@ test-python: venv
 test-swift: venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+# Needs the debug `aios` that test-swift builds.
+test-hostile: venv
+	$(SWIFT) build --product aios
+	$(VENV)/bin/pytest -q python/hostile
 
 # Starts the platform on a temporary data dir, applies an example cluster, components and blocks, infers, stops.
 demo: build venv

@@ -26,7 +26,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 wait_ready() {  # block id
   for _ in $(seq 1 300); do
-    phase=$(curl -sS --max-time 5 "$URL/api/blocks/$1" | jq -r .phase)
+    phase=$(curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/$1" | jq -r .phase)
     [ "$phase" = "Ready" ] && return 0
     [ "$phase" = "Failed" ] && { "$AIOS" describe block "$1"; return 1; }
     sleep 0.1
@@ -34,7 +34,7 @@ wait_ready() {  # block id
   echo "block $1 is not Ready after 30 s"; "$AIOS" describe block "$1"; return 1
 }
 
-address() { curl -sS --max-time 5 "$URL/api/blocks/$1" | jq -r '.instances[0].address'; }
+address() { curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/$1" | jq -r '.instances[0].address'; }
 
 step "aios up --data-dir $DATA --python-venv .venv"
 "$AIOS" up --data-dir "$DATA" --http-port 0 --grpc-port 0 --python-venv .venv >"$DATA/stdout" 2>"$DATA/aios.log" &
@@ -49,6 +49,8 @@ URL=$(sed -n 's/^aios ready: //p' "$DATA/stdout")
 GRPC=$(sed -n 's#^aios gateway: grpc://##p' "$DATA/stdout")
 cat "$DATA/stdout"
 export AIOS_SERVER="$URL"
+# aios up wrote its admin token into the data dir: the CLI, the Python clients and the example scripts read $AIOS_TOKEN.
+export AIOS_TOKEN=$(cat "$DATA/tokens/admin.token")
 export SERVER_URL="${URL#http://}"
 
 step "examples/clusters/create_cluster.sh   (AIOS curl script: createCluster + addNode)"
@@ -58,7 +60,7 @@ step "node metrics for the simulated GPU nodes (POST /api/nodeMetrics, as an ext
 for node in blr-a100-01:4:40960 blr-l4-01:2:23034 blr-l4-02:2:23034; do
   IFS=: read -r id count memory <<<"$node"
   gpus=$(jq -nc --argjson n "$count" --argjson m "$memory" '[range($n) | {gpu_id: (. | tostring), cudaUtilization: (. * 10), memUtilization: 5, freeMem: ($m - 1000), usedMem: 1000, totalMem: $m}]')
-  curl -sS --fail-with-body --max-time 5 -X POST "$URL/api/nodeMetrics" -H 'Content-Type: application/json' \
+  curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --fail-with-body --max-time 5 -X POST "$URL/api/nodeMetrics" -H 'Content-Type: application/json' \
     -d "{\"clusterId\": \"dma-bangalore-gpu-1\", \"nodeId\": \"$id\", \"metrics\": {\"vcpu\": {\"load1m\": 1, \"load5m\": 1, \"load15m\": 2}, \"memory\": {\"freeMem\": 400000, \"usedMem\": 100000}, \"gpus\": $gpus}}" >/dev/null
   echo "  $id: $count GPUs reporting"
 done
@@ -81,7 +83,7 @@ step "infer through the gateway: gRPC BlockInferenceService/infer with the AIOS 
 
 step "REST: aios infer (POST /v1/infer), and the OpenAI-compatible API streaming (POST /v1/chat/completions)"
 "$AIOS" infer swift-echo-1 --data '{"text": "over rest"}' --session demo
-curl -sS -N --max-time 10 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+curl -sS -H "Authorization: Bearer $AIOS_TOKEN" -N --max-time 10 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
   -d '{"model": "swift-echo-1", "stream": true, "messages": [{"role": "user", "content": "tokens stream as events"}]}'
 
 step "management: aios mgmt swift-echo-1 env   (every instance answers)"
@@ -112,7 +114,7 @@ wait_ready smollm2-chat
 step "chat with it through the gateway (AIOS form, session history kept by the proxy instance)"
 "$PY" Tests/clients/tutorial_client.py "$GRPC" smollm2-chat --data '{"message": "Hi! My name is Ada.", "session_id": "demo"}' --session demo --timeout 60
 "$PY" Tests/clients/tutorial_client.py "$GRPC" smollm2-chat --data '{"message": "What is my name?", "session_id": "demo"}' --session demo --timeout 60
-server_pid=$(curl -sS --max-time 5 "$URL/api/blocks/smollm2-chat" | jq -r .resolved.blockInitData.initContainer.pid)
+server_pid=$(curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/smollm2-chat" | jq -r .resolved.blockInitData.initContainer.pid)
 step "aios delete block smollm2-chat   (the init program runs in mode remove: the llama.cpp server stops)"
 "$AIOS" delete block smollm2-chat
 running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "Z" ]; }  # a zombie has stopped
@@ -126,11 +128,11 @@ task=$("$AIOS" split create --model "$MODEL" --splits 3 | awk '{print $3}')
 step "aios split deploy: the split blocks (each fetches its artifact), the vDAG and a controller"
 "$AIOS" split deploy "$task" --controller smollm2-split-demo
 step "generate through the split chain: POST /v1/chat/completions with model = the controller (streamed)"
-curl -sS -N --max-time 60 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+curl -sS -H "Authorization: Bearer $AIOS_TOKEN" -N --max-time 60 "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
   -d '{"model": "smollm2-split-demo", "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "What is the capital of France?"}]}' \
   | sed -n '/\[DONE\]/d; s/^data: //p' | jq -rj '.choices[0].delta.content // empty'; echo
 "$AIOS" vdag controller remove smollm2-split-demo
-for block in $(curl -sS --max-time 5 "$URL/api/splits/$task" | jq -r '.deployment.blocks[]'); do "$AIOS" delete block "$block"; done
+for block in $(curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/splits/$task" | jq -r '.deployment.blocks[]'); do "$AIOS" delete block "$block"; done
 
 step "aios get blocks"
 "$AIOS" get blocks

@@ -46,26 +46,28 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 URL=$(sed -n 's/^aios ready: //p' "$DATA/stdout")
+# aios up wrote its admin token into the data dir: the CLI and the example scripts read $AIOS_TOKEN.
+export AIOS_TOKEN=$(cat "$DATA/tokens/admin.token")
 GRPC=$(sed -n 's#^aios gateway: grpc://##p' "$DATA/stdout")
 [ -n "$URL" ] || { echo "aios up did not become ready:"; cat "$DATA/aios.log"; exit 1; }
 grep "OCI engine" "$DATA/aios.log" | sed 's/^/  /'
 export SERVER_URL="${URL#http://}"
 
 step "POST /api/registries local-dev   (the password is sealed at rest and never shown)"
-curl -sS --fail-with-body --max-time 10 -X POST "$URL/api/registries" -H 'Content-Type: application/json' \
+curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --fail-with-body --max-time 10 -X POST "$URL/api/registries" -H 'Content-Type: application/json' \
   -d "{\"containerRegistryId\": \"local-dev\", \"url\": \"http://127.0.0.1:$PORT\", \"username\": \"$USER_NAME\", \"password\": \"$PASSWORD\"}" | jq -c .result
 
 step "examples/python-wordcount/create_component_oci.sh + create_block_oci.sh"
 IMAGE="$IMAGE" sh examples/python-wordcount/create_component_oci.sh
 sh examples/python-wordcount/create_block_oci.sh
 for _ in $(seq 1 600); do
-  phase=$(curl -sS --max-time 5 "$URL/api/blocks/wordcount-oci-1" | jq -r .phase)
+  phase=$(curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/wordcount-oci-1" | jq -r .phase)
   [ "$phase" = "Ready" ] && break
   [ "$phase" = "Failed" ] && { "$AIOS" describe block wordcount-oci-1 --server "$URL"; exit 1; }
   sleep 0.2
 done
 [ "$phase" = "Ready" ] || { echo "wordcount-oci-1 is not Ready after 120 s"; "$AIOS" describe block wordcount-oci-1 --server "$URL"; exit 1; }
-curl -sS --max-time 5 "$URL/api/blocks/wordcount-oci-1" | jq -r '.events[] | select(.type | startswith("ImagePull")) | "  \(.type): \(.message)"'
+curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/wordcount-oci-1" | jq -r '.events[] | select(.type | startswith("ImagePull")) | "  \(.type): \(.message)"'
 podman ps --filter label=aios.block=wordcount-oci-1 --format '  container {{.Names}}  {{.Image}}  {{.Status}}'
 
 step "infer through the gateway: gRPC BlockInferenceService/infer with the AIOS tutorial's client"

@@ -19,6 +19,8 @@ public struct InferenceError: Error, Sendable, CustomStringConvertible {
         /// The block does not provide the method.
         case unimplemented = "UNIMPLEMENTED"
         case cancelled = "CANCELLED"
+        /// The request body is larger than the gateway accepts.
+        case payloadTooLarge = "PAYLOAD_TOO_LARGE"
     }
 
     public var code: Code
@@ -41,6 +43,7 @@ public struct InferenceError: Error, Sendable, CustomStringConvertible {
         case .internal: .internalError
         case .unimplemented: .unimplemented
         case .cancelled: .cancelled
+        case .payloadTooLarge: .resourceExhausted
         }
     }
 
@@ -57,6 +60,7 @@ public struct InferenceError: Error, Sendable, CustomStringConvertible {
         case .internal: 500
         case .unimplemented: 501
         case .cancelled: 499
+        case .payloadTooLarge: 413
         }
     }
 

@@ -31,6 +31,8 @@ public struct APIClient: Sendable {
 
     public let server: String
     public let timeout: TimeAmount
+    /// Sent as `Authorization: Bearer <token>`.
+    public let token: String?
 
     /// One client for the process, failing fast when nothing listens (AsyncHTTPClient's shared client
     /// would retry a refused connection until the request deadline).
@@ -40,8 +42,9 @@ public struct APIClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    public init(server: String, timeout: TimeAmount = .seconds(30)) {
+    public init(server: String, token: String? = nil, timeout: TimeAmount = .seconds(30)) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        self.token = token
         self.timeout = timeout
     }
 
@@ -53,6 +56,10 @@ public struct APIClient: Sendable {
         try await send(method: .POST, path: path, body: body, contentType: contentType)
     }
 
+    public func delete(_ path: String) async throws -> Reply {
+        try await send(method: .DELETE, path: path, body: nil, contentType: nil)
+    }
+
     private func send(method: HTTPMethod, path: String, body: Data?, contentType: String?) async throws -> Reply {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
@@ -61,6 +68,7 @@ public struct APIClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType ?? "application/json")
         }
         request.headers.add(name: "Accept", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {

@@ -1,6 +1,7 @@
 import AIOSBlock
 import Foundation
 import Hummingbird
+import NIOCore
 import MultipartKit
 
 /// A `multipart/form-data` body: its plain fields and its files.
@@ -32,6 +33,8 @@ struct MultipartForm {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: RequestBody.maxBytes)
+        } catch is NIOTooManyBytesError {
+            throw InferenceError(.payloadTooLarge, "the body is larger than \(RequestBody.maxBytes) bytes")
         } catch {
             throw InferenceError(.invalidArgument, "cannot read the body (at most \(RequestBody.maxBytes) bytes): \(error)")
         }

@@ -2,6 +2,7 @@ import AIOSBlock
 import AIOSModel
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reading inference requests over HTTP.
 enum RequestBody {
@@ -13,6 +14,8 @@ enum RequestBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: maxBytes)
+        } catch is NIOTooManyBytesError {
+            throw InferenceError(.payloadTooLarge, "the body is larger than \(RequestBody.maxBytes) bytes")
         } catch {
             throw InferenceError(.invalidArgument, "cannot read the body (at most \(maxBytes) bytes): \(error)")
         }

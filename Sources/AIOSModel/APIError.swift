@@ -28,6 +28,12 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownAction = "unknown_action"
         case payloadTooLarge = "payload_too_large"
         case unsupportedMediaType = "unsupported_media_type"
+        /// No valid bearer token (missing, unknown, revoked or expired).
+        case unauthenticated = "unauthenticated"
+        /// A valid token without the scope the request needs, or a request a browser page of another origin made.
+        case forbidden = "forbidden"
+        /// The body did not arrive within the read deadline.
+        case requestTimeout = "request_timeout"
         case internalError = "internal_error"
     }
 
@@ -46,6 +52,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidDocument, .validationFailed: 400
         case .notFound, .unknownAction: 404
         case .conflict: 409
+        case .unauthenticated: 401
+        case .forbidden: 403
+        case .requestTimeout: 408
         case .payloadTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500

@@ -26,9 +26,11 @@ public struct ControlPlane: Sendable {
     let placement: PlacementService
     let instances: InstanceManager
     let thirdParty: ThirdPartyDeployer
+    let secrets: BlockSecrets
     let logger: Logger
 
-    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, logger: Logger) {
+    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets, logger: Logger) {
+        self.secrets = secrets
         self.registry = registry
         self.metrics = metrics
         self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger)
@@ -42,6 +44,9 @@ public struct ControlPlane: Sendable {
     public func addComponent(_ document: JSONValue) async throws -> Outcome {
         let envelope = try SpecEnvelope(document: document)
         let spec = try ComponentSpec(envelope: envelope)
+        if let field = spec.hostCommandFields.first {
+            try RequestPrincipal.require(.admin, "adding a component that runs a command on the platform's host (\(envelope.valuesPath / field))")
+        }
         let task = TaskRecord(action: "addComponent", subject: spec.uri.description, status: .completed,
                               result: ["componentURI": .string(spec.uri.description)])
         try await mapRegistryErrors(field: spec.uri.description, path: (envelope.valuesPath / "componentId").description) {
@@ -125,7 +130,7 @@ public struct ControlPlane: Sendable {
             return Outcome(taskId: "", result: Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes))
         }
 
-        let block = BlockRecord(spec: spec, resolved: resolved)
+        let block = try secrets.sealed(BlockRecord(spec: spec, resolved: resolved), component: component.spec)
         var task = TaskRecord(action: "createBlock", subject: block.blockId, status: .running,
                               result: ["blockId": .string(block.blockId), "phase": .string(block.phase.rawValue)])
         let event = BlockEvent(type: "Created", message: "block created from \(spec.componentURI) with minInstances=\(spec.minInstances), maxInstances=\(spec.maxInstances)")
@@ -212,6 +217,15 @@ public struct ControlPlane: Sendable {
         }
         try reader.check()
         guard let clusterId, let nodeId, let metricsDocument else { throw APIError.validation(reader.errors) }
+        if clusterId == Self.localClusterId {
+            throw APIError(.forbidden, "the local cluster's metrics come only from its own collector; nodeMetrics is for the nodes of other clusters",
+                           fields: [FieldError(path: path / "clusterId", message: "is the local cluster")])
+        }
+        if RequestPrincipal.enforced, let principal = RequestPrincipal.current, !principal.scopes.contains(.admin),
+           principal.clusterId != clusterId {
+            throw APIError(.forbidden, "this node token may push metrics for cluster \"\(principal.clusterId ?? "")\" only",
+                           fields: [FieldError(path: path / "clusterId", message: "not this token's cluster")])
+        }
         let parsed = try NodeMetrics(document: metricsDocument, at: path / "metrics")
         guard let cluster = try await registry.cluster(id: clusterId) else {
             throw APIError(.notFound, "cluster \"\(clusterId)\" does not exist", fields: [FieldError(path: path / "clusterId", message: "no such cluster")])

@@ -26,6 +26,13 @@ public struct EmbeddedPlatform: Sendable {
         public var ociEngine = "auto"
         /// Flags every container run needs on this host; `nil`: detected.
         public var ociFlags: [String]?
+        /// Bearer tokens on every route but `/healthz` (`--auth off` turns this off, on loopback only).
+        public var authentication = true
+        /// PEM files: with both, HTTP and gRPC are served over TLS.
+        public var tlsCertificatePath: String?
+        public var tlsKeyPath: String?
+        /// Keep a removed block's instance logs (`--keep-logs`); by default they go with the block.
+        public var keepLogs = false
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -43,6 +50,9 @@ public struct EmbeddedPlatform: Sendable {
 
     public let configuration: Configuration
     let logger: Logger
+    /// HTTP connections open at once; more wait in the listen backlog (with the idle timeout, a flood of half-sent
+    /// requests cannot exhaust memory).
+    static let maxConnections = 1024
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -53,9 +63,19 @@ public struct EmbeddedPlatform: Sendable {
     /// `onReady` receives the URL the HTTP API serves on and the gRPC gateway's `host:port`, once both
     /// accept connections.
     public func run(onReady: @escaping @Sendable (_ httpURL: String, _ grpcAddress: String) -> Void) async throws {
-        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        // Everything the platform writes (database, block files, logs, tokens) is private to its user: files 0600,
+        // directories 0700. Instances inherit the mask.
+        umask(0o077)
+        let manager = FileManager.default
+        try manager.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: configuration.dataDirectory.path)
         let registry = try SQLiteRegistry(path: configuration.databasePath)
+        for suffix in ["", "-wal", "-shm"] where manager.fileExists(atPath: configuration.databasePath + suffix) {
+            try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configuration.databasePath + suffix)
+        }
         logger.info("registry open", metadata: ["path": "\(configuration.databasePath)"])
+        let secrets = try SecretBox(dataDirectory: configuration.dataDirectory)
+        let security = try await PlatformSecurity.make(configuration: configuration, registry: registry, secrets: secrets, logger: logger)
 
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
         let executors = Executors()
@@ -66,17 +86,21 @@ public struct EmbeddedPlatform: Sendable {
         case .failure(let error):
             logger.notice("components that are OCI images cannot run", metadata: ["reason": "\(error.description)"])
         }
-        let registries = ContainerRegistries(registry: registry, secrets: try SecretBox(dataDirectory: configuration.dataDirectory),
+        let registries = ContainerRegistries(registry: registry, secrets: secrets,
                                              dataDirectory: configuration.dataDirectory, logger: logger)
         var instanceConfiguration = InstanceManager.Configuration(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv)
         instanceConfiguration.oci = oci
+        instanceConfiguration.secrets = BlockSecrets(box: secrets)
+        instanceConfiguration.keepLogs = configuration.keepLogs
         let instances = InstanceManager(registry: registry, executors: executors, configuration: instanceConfiguration,
                                         registries: registries, logger: logger)
         let thirdParty = ThirdPartyDeployer(
             registry: registry, instances: instances,
-            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
+            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv,
+                                 secrets: BlockSecrets(box: secrets)),
             logger: logger)
-        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty, logger: logger)
+        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
+                                        secrets: BlockSecrets(box: secrets), logger: logger)
         let sampler = ProcessSampler()
         let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
                                  sampler: sampler, metrics: metrics, logger: logger)
@@ -94,7 +118,7 @@ public struct EmbeddedPlatform: Sendable {
         }
 
         let host = configuration.host
-        let vdags = VDAGService(registry: registry, executors: executors, host: host, logger: logger)
+        let vdags = VDAGService(registry: registry, executors: executors, host: host, security: security.grpc(scope: .infer), logger: logger)
         await vdags.startAll()
         let splits = try SplitService(
             registry: registry, controlPlane: controlPlane, vdags: vdags, executors: executors,
@@ -102,18 +126,22 @@ public struct EmbeddedPlatform: Sendable {
             logger: logger)
         try await splits.resume()
         let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry), logger: logger)
-        let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, logger: logger)
+        let grpcGateway = GatewayGRPCServer(gateway: gateway, host: host, port: configuration.grpcPort, security: security.grpc(scope: .infer), logger: logger)
         let logger = self.logger
         let app = Application(
-            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits, registries: registries, scaler: scaler).router(),
-            configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios"),
+            router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits, registries: registries,
+                            scaler: scaler, security: security).router(),
+            server: try security.httpServer(),
+            configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios",
+                                 availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
+                let scheme = security.tls == nil ? "http" : "https"
                 do {
                     let grpcAddress = try await grpcGateway.listeningAddress
-                    await splits.serving(at: "http://\(host):\(port)")
-                    logger.info("inference gateway serving", metadata: ["grpc": "\(grpcAddress)", "http": "http://\(host):\(port)/v1"])
-                    onReady("http://\(host):\(port)", grpcAddress)
+                    await splits.serving(at: "\(scheme)://\(host):\(port)", artifacts: security.artifacts)
+                    logger.info("inference gateway serving", metadata: ["grpc": "\(grpcAddress)", "http": "\(scheme)://\(host):\(port)/v1"])
+                    onReady("\(scheme)://\(host):\(port)", grpcAddress)
                 } catch {
                     logger.critical("the gRPC gateway cannot listen", metadata: ["port": "\(configuration.grpcPort)", "error": "\(error)"])
                 }

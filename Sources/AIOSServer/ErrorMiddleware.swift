@@ -14,11 +14,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 "path": "\(request.uri.path)", "code": "\(error.code.rawValue)", "error": "\(error.message)",
             ])
             return .error(error)
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
+            // Hummingbird's own errors (HTTPError, and NIO's too-many-bytes error for an oversized body).
             let apiError: APIError = switch error.status {
             case .notFound: APIError(.notFound, "no route \(request.method) \(request.uri.path)")
             case .contentTooLarge: APIError(.payloadTooLarge, "the body is larger than \(HTTPAPI.maxBodyBytes) bytes")
-            default: APIError(.invalidDocument, error.body ?? error.status.reasonPhrase)
+            default: APIError(.invalidDocument, (error as? HTTPError)?.body ?? error.status.reasonPhrase)
             }
             var response = Response.error(apiError)
             if error.status != .notFound && error.status != .contentTooLarge {

@@ -11,12 +11,9 @@ final class GatewayGRPCServer: Service, Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
-    init(gateway: InferenceGateway, host: String, port: Int, logger: Logger) {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = InstanceConnection.maxMessageBytes
-        self.server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config),
-            services: [BlockInferenceGRPCService(gateway: gateway)])
+    init(gateway: InferenceGateway, host: String, port: Int, security: GRPCServerSecurity, logger: Logger) {
+        self.server = security.server(host: host, port: port, maxRequestBytes: InstanceConnection.maxMessageBytes,
+                                      services: [BlockInferenceGRPCService(gateway: gateway)])
         self.logger = logger
     }
 

@@ -25,9 +25,11 @@ struct HTTPAPI: Sendable {
     let splits: SplitService
     let registries: ContainerRegistries
     let scaler: BlockScaler?
+    let security: PlatformSecurity
 
     init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService, splits: SplitService,
-         registries: ContainerRegistries, scaler: BlockScaler?) {
+         registries: ContainerRegistries, scaler: BlockScaler?, security: PlatformSecurity) {
+        self.security = security
         self.registries = registries
         self.scaler = scaler
         self.controlPlane = controlPlane
@@ -40,6 +42,7 @@ struct HTTPAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(AuthMiddleware(authority: security.authority, audit: security.audit, artifacts: security.artifacts))
         router.middlewares.add(LogRequestsMiddleware(.debug))
 
         router.get("healthz") { _, _ -> Response in Response.json(["status": "ok"]) }
@@ -71,6 +74,7 @@ struct HTTPAPI: Sendable {
         VDAGRoutes(vdags: vdags).add(to: router)
         SplitRoutes(splits: splits).add(to: router)
         registries.add(to: router)
+        TokenRoutes(authority: security.authority).add(to: router)
 
         router.post("api/:action") { request, context -> Response in
             let action = try context.parameters.require("action")

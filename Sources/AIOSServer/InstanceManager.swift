@@ -22,6 +22,10 @@ actor InstanceManager {
         var oci: Result<OCIEngine, OCIEngineError> = .failure(OCIEngineError("no OCI engine configured"))
         /// How long an image pull may take.
         var pullTimeout: Double = 900
+        /// Opens the block's sealed secrets for its block file.
+        var secrets: BlockSecrets?
+        /// Keep a removed block's instance logs (`aios up --keep-logs`).
+        var keepLogs = false
     }
 
     /// How a component's instances run.
@@ -197,8 +201,15 @@ actor InstanceManager {
     }
 
     /// Forgets a removed block (after its record is gone).
+    /// After the block's record is gone: its block files (which hold its opened secrets) go with it, and so do
+    /// its logs unless `aios up --keep-logs`.
     func forget(blockId: String) {
         removing.remove(blockId)
+        let manager = FileManager.default
+        try? manager.removeItem(at: configuration.dataDirectory.appendingPathComponent("instances/\(blockId)"))
+        if !configuration.keepLogs {
+            try? manager.removeItem(at: configuration.dataDirectory.appendingPathComponent("logs/\(blockId)"))
+        }
     }
 
     /// After a restart, before anything else runs: stops every process an earlier run left (matched by pid
@@ -524,6 +535,10 @@ actor InstanceManager {
         }
     }
 
+    private func opened(_ object: [String: JSONValue]) throws -> [String: JSONValue] {
+        try configuration.secrets?.opened(object) ?? object
+    }
+
     /// Writes the instance's `AIOS_BLOCK_FILE`: its block data, settings, parameters, policies and allocation.
     @discardableResult
     private func writeBlockFile(_ block: BlockRecord, placement: BlockPlacement.Instance) throws -> URL {
@@ -533,7 +548,7 @@ actor InstanceManager {
         let blockFile: JSONValue = [
             "blockId": .string(block.blockId), "instanceId": .string(placement.instanceId),
             "componentURI": .string(block.componentURI.description),
-            "blockInitData": .object(block.resolved.blockInitData), "initSettings": .object(block.resolved.initSettings),
+            "blockInitData": .object(try opened(block.resolved.blockInitData)), "initSettings": .object(try opened(block.resolved.initSettings)),
             "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
             "allocation": ["clusterId": .string(clusterId), "nodeId": .string(placement.nodeId), "gpus": .array(placement.gpus.map(JSONValue.string))],
             "simulated": .bool(clusterId != ControlPlane.localClusterId),

@@ -28,6 +28,11 @@ struct SecretBox: Sendable {
         key = fresh
     }
 
+    /// A key for another purpose (e.g. signing artifact URLs), derived from the secret key so it never leaves it.
+    func derivedKey(purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("aios:\(purpose)".utf8), outputByteCount: 32)
+    }
+
     func seal(_ secret: String) throws -> Data {
         guard let combined = try AES.GCM.seal(Data(secret.utf8), using: key).combined else {
             throw SecretBoxError("cannot seal the secret")

@@ -10,7 +10,11 @@ struct SplitRoutes {
     func add(to router: Router<BasicRequestContext>) {
         let splits = self.splits
         router.post("api/splits") { request, _ -> Response in
-            var response = Response.json(try await splits.create(try await HTTPAPI.document(from: request)))
+            let document = try await HTTPAPI.document(from: request)
+            if document["splitter"]?.objectValue != nil {
+                try RequestPrincipal.require(.admin, "a custom splitter (splitter.command runs on the platform's host)")
+            }
+            var response = Response.json(try await splits.create(document))
             response.status = .accepted
             return response
         }

@@ -35,6 +35,8 @@ actor SplitService: TextGenerators {
     private nonisolated let generators = Mutex<[String: [String]]>([:])
     /// Where the HTTP API serves (artifact URLs handed to the split blocks); set once the server listens.
     private var apiURL: String?
+    /// Signs the artifact URLs handed to split blocks (they hold no platform token).
+    private var artifactSigner: ArtifactURLSigner?
 
     init(registry: any Registry, controlPlane: ControlPlane, vdags: VDAGService, executors: Executors,
          configuration: Configuration, logger: Logger) throws {
@@ -49,8 +51,9 @@ actor SplitService: TextGenerators {
 
     private nonisolated var tasksDirectory: URL { configuration.dataDirectory.appendingPathComponent("splits") }
 
-    func serving(at url: String) {
+    func serving(at url: String, artifacts: ArtifactURLSigner) {
         apiURL = url
+        artifactSigner = artifacts
     }
 
     /// After a restart: tasks that were running are failed (their splitter died with the platform), and
@@ -436,7 +439,7 @@ actor SplitService: TextGenerators {
         var values = split.block.values
         var initData = values["blockInitData"]?.objectValue ?? [:]
         var artifact = split.artifact.json.objectValue ?? [:]
-        artifact["url"] = .string(apiURL + PlanArtifact.uri(sha256: split.artifact.sha256))
+        artifact["url"] = .string(apiURL + (artifactSigner?.signedPath(sha256: split.artifact.sha256) ?? PlanArtifact.uri(sha256: split.artifact.sha256)))
         initData["layers"] = [.number(Double(split.layers.lowerBound)), .number(Double(split.layers.upperBound))]
         initData["artifact"] = .object(artifact)
         values["blockInitData"] = .object(initData)

@@ -19,6 +19,14 @@ actor ThirdPartyDeployer {
         var pythonVirtualEnv: String?
         /// Seconds between SIGTERM and SIGKILL when a run is stopped.
         var grace: Double = 5
+        /// Opens the block's secrets for the init program, and seals the secrets in its result.
+        var secrets: BlockSecrets?
+
+        init(dataDirectory: URL, pythonVirtualEnv: String?, secrets: BlockSecrets? = nil) {
+            self.dataDirectory = dataDirectory
+            self.pythonVirtualEnv = pythonVirtualEnv
+            self.secrets = secrets
+        }
     }
 
     /// The init program failed in mode `remove`: the block is kept so nothing is left undeployed unknowingly.
@@ -91,7 +99,14 @@ actor ThirdPartyDeployer {
             }
             return nil
         }
-        let result = outcome.finishPayload ?? .null
+        var result = outcome.finishPayload ?? .null
+        if let object = result.objectValue, let secrets = configuration.secrets {
+            do {
+                result = .object(try secrets.sealed(object))
+            } catch {
+                logger.error("cannot seal the init program's result", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+            }
+        }
         let started: BlockRecord
         do {
             started = try await registry.transition(blockId: blockId) { block, _ in
@@ -101,7 +116,7 @@ actor ThirdPartyDeployer {
                 block.phase = .starting
                 block.reason = nil
                 return BlockTransition(block: block, events: [BlockEvent(
-                    type: "InitCompleted", message: "the third-party system is deployed; blockInitData.initContainer = \(result.jsonString())")])
+                    type: "InitCompleted", message: "the third-party system is deployed; blockInitData.initContainer = \(SecretValues.redacted(result).jsonString())")])
             }.block
         } catch RegistryError.notFound {
             return result  // removed meanwhile: the removal tears the system down, with this result
@@ -228,7 +243,7 @@ actor ThirdPartyDeployer {
         blockInitData["initContainer"] = nil
         let blockFile: JSONValue = [
             "blockId": .string(block.blockId), "componentURI": .string(block.componentURI.description),
-            "blockInitData": .object(blockInitData), "initSettings": .object(block.resolved.initSettings),
+            "blockInitData": try opened(.object(blockInitData)), "initSettings": try opened(.object(block.resolved.initSettings)),
             "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
             "allocation": allocation, "cluster": cluster?.assembled ?? .null,
             "simulated": .bool(clusterId != ControlPlane.localClusterId),
@@ -254,9 +269,13 @@ actor ThirdPartyDeployer {
             "ALLOCATION_DATA": (["data": allocation] as JSONValue).jsonString(),
         ]) { _, aios in aios }
         if mode == .remove, let createResult, createResult != .null {
-            environment["AIOS_INIT_RESULT"] = createResult.jsonString()
+            environment["AIOS_INIT_RESULT"] = try opened(createResult).jsonString()
         }
         return environment
+    }
+
+    private func opened(_ value: JSONValue) throws -> JSONValue {
+        try configuration.secrets?.opened(value) ?? value
     }
 
     // MARK: Files and records

@@ -26,16 +26,18 @@ actor VDAGService {
     private let registry: any Registry
     private let executors: Executors
     private let host: String
+    private let security: GRPCServerSecurity
     private let logger: Logger
     private var running: [String: Running] = [:]
     /// Controllers being created: their ids are taken while the create suspends.
     private var creating: Set<String> = []
     private var shuttingDown = false
 
-    init(registry: any Registry, executors: Executors, host: String, logger: Logger) {
+    init(registry: any Registry, executors: Executors, host: String, security: GRPCServerSecurity = .none, logger: Logger) {
         self.registry = registry
         self.executors = executors
         self.host = host
+        self.security = security
         self.logger = logger
     }
 
@@ -231,11 +233,8 @@ actor VDAGService {
             return try await executor.infer(packet, deadline: deadline)
         }
         let controller = VDAGController(id: record.id, runner: runner)
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = InstanceConnection.maxMessageBytes
-        let server = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config),
-            services: [VDAGInferenceGRPCService(controller: controller)])
+        let server = security.server(host: host, port: port, maxRequestBytes: InstanceConnection.maxMessageBytes,
+                                     services: [VDAGInferenceGRPCService(controller: controller)])
         let logger = self.logger
         let serving = Task {
             do {

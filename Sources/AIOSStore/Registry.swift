@@ -78,6 +78,13 @@ public protocol Registry: Sendable {
     /// Newest first.
     func splitTasks() async throws -> [SplitTaskRecord]
 
+    // Access tokens
+    /// Stores a token (insert or replace: the admin token is replaced when its file is made anew).
+    func putAccessToken(_ token: AccessTokenRecord) async throws
+    func accessTokens() async throws -> [AccessTokenRecord]
+    /// Removes a token; `RegistryError.notFound` when it does not exist.
+    func deleteAccessToken(id: String) async throws
+
     // Tasks
     func putTask(_ task: TaskRecord) async throws
     func task(id: String) async throws -> TaskRecord?

@@ -430,6 +430,41 @@ public final class SQLiteRegistry: Registry {
                        sealedPassword: row["sealed_password"], createdAt: date(row["created_at"]))
     }
 
+    // MARK: Access tokens
+
+    public func putAccessToken(_ token: AccessTokenRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO access_tokens (id, name, scopes, cluster_id, secret_hash, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [token.id, token.name, token.scopes.sorted().map(\.rawValue).joined(separator: ","), token.clusterId,
+                            token.secretHash, token.createdAt.timeIntervalSince1970, token.expiresAt?.timeIntervalSince1970])
+        }
+    }
+
+    public func accessTokens() async throws -> [AccessTokenRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM access_tokens ORDER BY created_at, id").map { row in
+                let scopes: String = row["scopes"]
+                let expires: Double? = row["expires_at"]
+                return AccessTokenRecord(
+                    id: row["id"], name: row["name"],
+                    scopes: Set(scopes.split(separator: ",").compactMap { AccessScope(rawValue: String($0)) }),
+                    clusterId: row["cluster_id"], secretHash: row["secret_hash"], createdAt: date(row["created_at"]),
+                    expiresAt: expires.map { Date(timeIntervalSince1970: $0) })
+            }
+        }
+    }
+
+    public func deleteAccessToken(id: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM access_tokens WHERE id = ?", arguments: [id])
+            if db.changesCount == 0 { throw RegistryError.notFound(kind: "token", id: id) }
+        }
+    }
+
     // MARK: Split tasks
 
     public func putSplitTask(_ task: SplitTaskRecord) async throws {

@@ -120,6 +120,17 @@ enum SQLiteSchema {
                 table.column("created_at", .double).notNull()
             }
         }
+        migrator.registerMigration("v6-access-tokens") { db in
+            try db.create(table: "access_tokens") { table in
+                table.primaryKey("id", .text)
+                table.column("name", .text).notNull()
+                table.column("scopes", .text).notNull()
+                table.column("cluster_id", .text)
+                table.column("secret_hash", .text).notNull()
+                table.column("created_at", .double).notNull()
+                table.column("expires_at", .double)
+            }
+        }
         return migrator
     }
 }

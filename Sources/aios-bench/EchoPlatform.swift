@@ -15,7 +15,7 @@ struct EchoPlatform {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("aios-bench-\(name)-\(UUID().uuidString.prefix(8))")
         let platform = try StartupBenchmark.Platform.start(binary: release.appendingPathComponent("aios").path, data: data,
                                                             venv: StartupBenchmark.repository.appendingPathComponent(".venv").path)
-        let client = APIClient(server: platform.url)
+        let client = platform.client
         let component: JSONValue = [
             "componentId": ["name": .string(name), "version": "1", "releaseTag": "b"], "componentType": "tool",
             "runtime": ["type": "process", "command": [.string(release.appendingPathComponent("aios-echo").path)], "cwd": "/"],

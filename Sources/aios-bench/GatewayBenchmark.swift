@@ -44,7 +44,7 @@ enum GatewayBenchmark {
         let callOptions = options
 
         print("\ngateway benchmark (release aios, Swift echo block, 1 instance; baseline: the instance's Infer called directly)")
-        let (gatewayLatency, gatewayRate) = try await connect(platform.grpcAddress) { grpc in
+        let (gatewayLatency, gatewayRate) = try await connect(platform.grpcAddress, token: platform.token) { grpc in
             let gateway = BlockInferenceService.Client(wrapping: grpc)
             return try await measure { _ = try await gateway.infer(gatewayCall, options: callOptions) }
         }
@@ -65,12 +65,13 @@ enum GatewayBenchmark {
         var p99: Double
     }
 
-    static func connect<T: Sendable>(_ address: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    static func connect<T: Sendable>(_ address: String, token: String? = nil, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw StartupBenchmark.Failure(description: "not host:port: \(address)")
         }
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: String(address[..<colon]), port: port), transportSecurity: .plaintext)
-        return try await withGRPCClient(transport: transport) { try await body($0) }
+        let interceptors: [any ClientInterceptor] = token.map { [BearerTokenClientInterceptor(token: $0)] } ?? []
+        return try await withGRPCClient(transport: transport, interceptors: interceptors) { try await body($0) }
     }
 
     /// Sequential latency percentiles, then requests per second with `concurrency` callers.

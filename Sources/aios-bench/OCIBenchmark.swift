@@ -49,7 +49,7 @@ enum OCIBenchmark {
         _ = try await client.post("/api/addComponent", body: JSONValue.object(process).jsonData()).get()
         _ = try await client.post("/api/addComponent", body: JSONValue.object(container).jsonData()).get()
 
-        let gateway = APIClient(server: echo.platform.url, timeout: .seconds(10))
+        let gateway = APIClient(server: echo.platform.url, token: echo.platform.token, timeout: .seconds(10))
         func createToFirstAnswer(_ component: String, _ blockId: String) async throws -> Double {
             let began = ContinuousClock.now
             _ = try await client.post("/api/createBlock", body: JSONValue.object([

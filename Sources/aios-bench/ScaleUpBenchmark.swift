@@ -14,7 +14,7 @@ enum ScaleUpBenchmark {
         defer { echo.stop() }
         let platform = echo.platform, client = echo.client
         print("\nscale-up benchmark (release aios, Swift echo burning CPU, cpu-usage-autoscaler at its default 5 s interval)")
-        try await GatewayBenchmark.connect(platform.grpcAddress) { grpc in
+        try await GatewayBenchmark.connect(platform.grpcAddress, token: platform.token) { grpc in
             let gateway = BlockInferenceService.Client(wrapping: grpc)
             // Baseline: create → first request served.
             let created = ContinuousClock.now

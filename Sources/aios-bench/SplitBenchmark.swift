@@ -32,7 +32,7 @@ enum SplitBenchmark {
         _ = try await client.post("/api/addComponent", body: JSONValue.object(component).jsonData()).get()
         let model = try modelPath(repository)
 
-        let slow = APIClient(server: echo.platform.url, timeout: .seconds(600))
+        let slow = APIClient(server: echo.platform.url, token: echo.platform.token, timeout: .seconds(600))
         var controllers: [Int: String] = [:]
         for splits in [1, 3] {
             let created = try await client.post("/api/splits", body: JSONValue.object(["model": .string(model), "splits": .number(Double(splits))]).jsonData()).get()

@@ -25,7 +25,7 @@ enum StartupBenchmark {
         defer { try? FileManager.default.removeItem(at: data) }
         let platform = try Platform.start(binary: release.appendingPathComponent("aios").path, data: data, venv: venv.path)
         defer { platform.stop() }
-        let client = APIClient(server: platform.url)
+        let client = platform.client
 
         let echo = Case(name: "Swift echo", goal: 1.0, command: [release.appendingPathComponent("aios-echo").path], cwd: "/",
                         input: ["text": "hello"])
@@ -121,12 +121,17 @@ enum StartupBenchmark {
         let url: String
         /// The gRPC gateway's `host:port`.
         let grpcAddress: String
+        /// The admin token `aios up` wrote into its data directory.
+        let token: String
 
-        init(process: Process, url: String, grpcAddress: String) {
+        init(process: Process, url: String, grpcAddress: String, token: String) {
             self.process = process
             self.url = url
             self.grpcAddress = grpcAddress
+            self.token = token
         }
+
+        var client: APIClient { APIClient(server: url, token: token) }
 
         static func start(binary: String, data: URL, venv: String) throws -> Platform {
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
@@ -149,8 +154,10 @@ enum StartupBenchmark {
                 throw Failure(description: "aios up did not start: \(text)")
             }
             let gateway = text.split(separator: "\n").first { $0.hasPrefix("aios gateway: grpc://") }
+            let token = (try? String(contentsOf: data.appendingPathComponent("tokens/admin.token"), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             return Platform(process: process, url: String(line.dropFirst("aios ready: ".count)),
-                            grpcAddress: gateway.map { String($0.dropFirst("aios gateway: grpc://".count)) } ?? "")
+                            grpcAddress: gateway.map { String($0.dropFirst("aios gateway: grpc://".count)) } ?? "", token: token)
         }
 
         func stop() {

@@ -44,7 +44,7 @@ enum ThirdPartyChatBenchmark {
         }
 
         let direct = APIClient(server: server.url, timeout: .seconds(120))
-        let gateway = APIClient(server: echo.platform.url, timeout: .seconds(120))
+        let gateway = APIClient(server: echo.platform.url, token: echo.platform.token, timeout: .seconds(120))
         func body(_ model: String, _ prompt: String) throws -> Data {
             try JSONValue.object([
                 "model": .string(model), "messages": [["role": "user", "content": .string(prompt)]],

@@ -50,7 +50,7 @@ enum VDAGBenchmark {
         let callOptions = options
 
         print("\nvDAG benchmark (release aios, 3-node chain of Swift echo blocks; baseline: 3 gateway calls in sequence, each passing the last output on)")
-        let direct = try await GatewayBenchmark.connect(echo.platform.grpcAddress) { grpc in
+        let direct = try await GatewayBenchmark.connect(echo.platform.grpcAddress, token: echo.platform.token) { grpc in
             let gateway = BlockInferenceService.Client(wrapping: grpc)
             return try await samples {
                 var data = input
@@ -63,7 +63,7 @@ enum VDAGBenchmark {
                 }
             }
         }
-        let chained = try await GatewayBenchmark.connect(controllerAddress) { grpc in
+        let chained = try await GatewayBenchmark.connect(controllerAddress, token: echo.platform.token) { grpc in
             let controller = vDAGInferenceService.Client(wrapping: grpc)
             return try await samples {
                 var packet = vDAGInferencePacket()

@@ -8,7 +8,8 @@ import Synchronization
 /// when the input says `"stream": true`; `{"fail": true}` raises (to show error replies); `{"sleep_ms": N}`
 /// answers after N ms (to show deadlines and queueing); `{"burn_ms": N}` keeps a CPU busy for N ms (to show
 /// autoscaling); attached files are described in the output;
-/// management commands `env` (the instance's AIOS and GPU environment), `crash` (exits, to show
+/// management commands `env` (the instance's AIOS and GPU environment), `block_data` (its blockInitData and
+/// initSettings as received), `crash` (exits, to show
 /// supervision) and `set_health` (`{"status": "unhealthy"}` makes `health()` say so, `"hang"` makes it not
 /// answer, to show the stability checker).
 struct EchoBlock: InstanceBlock {
@@ -78,6 +79,9 @@ struct EchoBlock: InstanceBlock {
             let environment = ProcessInfo.processInfo.environment
             return .object(Dictionary(uniqueKeysWithValues: ["AIOS_BLOCK_ID", "AIOS_INSTANCE_ID", "AIOS_LISTEN", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]
                 .map { ($0, environment[$0].map(JSONValue.string) ?? .null) }))
+        case "block_data":
+            // What the platform handed this instance (secrets opened): for the tests of sealed secrets.
+            return ["blockInitData": .object(context.blockInitData), "initSettings": .object(context.initSettings)]
         case "set_health":
             let status = data["status"]?.stringValue ?? "healthy"
             healthStatus.set(status)
@@ -86,7 +90,7 @@ struct EchoBlock: InstanceBlock {
             FileHandle.standardError.write(Data("echo: crashing on request\n".utf8))
             exit(3)
         default:
-            throw InstanceError(.invalidArgument, "unknown action \"\(action)\"; this block knows env, set_health and crash")
+            throw InstanceError(.invalidArgument, "unknown action \"\(action)\"; this block knows env, block_data, set_health and crash")
         }
     }
 }

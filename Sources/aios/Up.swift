@@ -34,6 +34,18 @@ struct Up: AsyncParsableCommand {
     @Option(help: "A flag every container run needs on this host (repeat it; replaces the detected ones), e.g. --oci-flag=--runtime=/usr/sbin/runc.")
     var ociFlag: [String] = []
 
+    @Option(help: "Bearer tokens on every route but /healthz: on (default), or off (accepted only on a loopback --host).")
+    var auth: String = "on"
+
+    @Option(help: "PEM certificate chain: with --tls-key, HTTP and gRPC are served over TLS.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Flag(help: "Keep a removed block's instance logs (by default they go with the block).")
+    var keepLogs = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -46,6 +58,20 @@ struct Up: AsyncParsableCommand {
         }
         guard metricsTTL > 0, metricsInterval > 0 else {
             throw ValidationError("--metrics-ttl and --metrics-interval must be positive")
+        }
+        guard ["on", "off"].contains(auth) else {
+            throw ValidationError("--auth must be on or off, got \(auth)")
+        }
+        if auth == "off", !["localhost", "::1"].contains(host), !host.hasPrefix("127.") {
+            throw ValidationError("--auth off is accepted only when aios up listens on loopback (--host 127.0.0.1), not on \(host)")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        for (name, path) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ValidationError("\(name) \(path) is not a readable file")
+            }
         }
         for (name, port) in [("--http-port", httpPort), ("--grpc-port", grpcPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be between 0 and 65535, got \(port)")
@@ -67,6 +93,10 @@ struct Up: AsyncParsableCommand {
         configuration.pythonVirtualEnv = pythonVenv.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         configuration.ociEngine = ociEngine
         configuration.ociFlags = ociFlag.isEmpty ? nil : ociFlag
+        configuration.authentication = auth == "on"
+        configuration.tlsCertificatePath = tlsCert
+        configuration.tlsKeyPath = tlsKey
+        configuration.keepLogs = keepLogs
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

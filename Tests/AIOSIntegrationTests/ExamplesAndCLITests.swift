@@ -6,8 +6,17 @@ import XCTest
 final class ExamplesAndCLITests: XCTestCase {
     typealias Run = Command.Run
 
+    /// The data directory of the platform under test: the CLI finds its admin token there (`AIOS_DATA_DIR`), and
+    /// curl (AIOS's scripts, unchanged) through `CURL_HOME`.
+    private var auth: [String: String] = [:]
+
     func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Run {
-        try Command.run(arguments, environment: environment, timeout: timeout)
+        try Command.run(arguments, environment: auth.merging(environment) { _, given in given }, timeout: timeout)
+    }
+
+    private func use(_ platform: PlatformProcess) {
+        auth = ["AIOS_DATA_DIR": platform.dataDirectory.path]
+        if let curlHome = platform.auth["CURL_HOME"] { auth["CURL_HOME"] = curlHome }
     }
 
     func aios(_ arguments: [String], server: String) throws -> Run {
@@ -18,6 +27,7 @@ final class ExamplesAndCLITests: XCTestCase {
         let directory = temporaryDirectory("examples")
         defer { try? FileManager.default.removeItem(at: directory) }
         let platform = try PlatformProcess(dataDirectory: directory)
+        use(platform)
         let serverURL = String(platform.url.dropFirst("http://".count))
 
         let cluster = try run(["sh", "examples/clusters/create_cluster.sh"], environment: ["SERVER_URL": serverURL])
@@ -46,6 +56,7 @@ final class ExamplesAndCLITests: XCTestCase {
         let directory = temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(at: directory) }
         let platform = try PlatformProcess(dataDirectory: directory)
+        use(platform)
         let server = platform.url
 
         for file in ["examples/clusters/dma-bangalore.json", "examples/mistral7b/component.json", "examples/mistral7b/block.json"] {

@@ -15,7 +15,8 @@ struct GatewayClient: Sendable {
             throw PlatformError("no gRPC gateway address in aios up's output: \"\(address)\"")
         }
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: String(address[..<colon]), port: port), transportSecurity: .plaintext)
-        return try await withGRPCClient(transport: transport) { client in
+        let interceptors: [any ClientInterceptor] = platform.token.map { [BearerTokenClientInterceptor(token: $0)] } ?? []
+        return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
             try await body(GatewayClient(client: BlockInferenceService.Client(wrapping: client)))
         }
     }

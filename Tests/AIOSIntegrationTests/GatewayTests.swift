@@ -37,7 +37,7 @@ final class GatewayTests: EchoPlatformTestCase {
         let attachment = directory.appendingPathComponent("photo.bin")
         try Data(repeating: 7, count: 1234).write(to: attachment)
         func tutorial(_ block: String, _ data: String, _ extra: [String] = []) throws -> [String: Any] {
-            let run = try Command.run([Command.python, Command.client("tutorial_client.py"), platform.grpcAddress, block, "--data", data] + extra)
+            let run = try Command.run([Command.python, Command.client("tutorial_client.py"), platform.grpcAddress, block, "--data", data] + extra, environment: platform.auth)
             XCTAssertEqual(run.status, 0, run.stderr)
             return try XCTUnwrap(run.jsonLines.first, "no JSON line: \(run.stdout) \(run.stderr)")
         }
@@ -78,7 +78,7 @@ final class GatewayTests: EchoPlatformTestCase {
         try await readyBlock("chat")
         let url = platform.url
         let rest = try Command.run(["curl", "-s", "\(url)/v1/infer", "-H", "Content-Type: application/json",
-                                    "-d", #"{"block_id": "chat", "session_id": "s1", "data": {"text": "over rest"}}"#])
+                                    "-d", #"{"block_id": "chat", "session_id": "s1", "data": {"text": "over rest"}}"#], environment: platform.auth)
         let restReply = try XCTUnwrap(JSONValue.decodeJSON(Data(rest.stdout.utf8)), rest.stdout)
         XCTAssertEqual(restReply["success"], true, rest.stdout)
         XCTAssertEqual(restReply["data"]?["text"], "OVER REST")
@@ -86,13 +86,13 @@ final class GatewayTests: EchoPlatformTestCase {
         let file = directory.appendingPathComponent("upload.txt")
         try Data("seven b".utf8).write(to: file)
         let multipart = try Command.run(["curl", "-s", "\(url)/v1/infer", "-F", "block_id=chat", "-F", #"data={"text": "with a file"}"#,
-                                         "-F", "image=@\(file.path)", "-F", #"image_metadata={"camera": "front"}"#])
+                                         "-F", "image=@\(file.path)", "-F", #"image_metadata={"camera": "front"}"#], environment: platform.auth)
         let multipartReply = try XCTUnwrap(JSONValue.decodeJSON(Data(multipart.stdout.utf8)), multipart.stdout)
         let sent = multipartReply["data"]?["files"]?.arrayValue?.first
         XCTAssertEqual(sent?["size"], 7, multipart.stdout)
         XCTAssertEqual(sent?["metadata"], #"{"camera": "front"}"#)
 
-        let missing = try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "\(url)/v1/infer", "-d", #"{"block_id": "nope"}"#])
+        let missing = try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "\(url)/v1/infer", "-d", #"{"block_id": "nope"}"#], environment: platform.auth)
         XCTAssertEqual(missing.stdout, "404")
         let zeroTimeout = try await platform.post("/v1/infer", json: ["block_id": "chat", "data": "x", "timeout_ms": 0])
         XCTAssertEqual(zeroTimeout.status, 400, zeroTimeout.body.jsonString())
@@ -103,7 +103,7 @@ final class GatewayTests: EchoPlatformTestCase {
         XCTAssertEqual(notJSON.body["error"]?["code"], "INVALID_ARGUMENT")
 
         func openAI(_ extra: [String]) throws -> [String: Any] {
-            let run = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "chat", "--message", "stream these words"] + extra)
+            let run = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "chat", "--message", "stream these words"] + extra, environment: platform.auth)
             XCTAssertEqual(run.status, 0, run.stderr)
             return try XCTUnwrap(run.jsonLines.first, "\(run.stdout) \(run.stderr)")
         }
@@ -121,10 +121,10 @@ final class GatewayTests: EchoPlatformTestCase {
 
         let models = try await platform.get("/v1/models")
         XCTAssertEqual(models.body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["chat"])
-        let unknownModel = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi"])
+        let unknownModel = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi"], environment: platform.auth)
         let unknownReply = try XCTUnwrap(unknownModel.jsonLines.first, unknownModel.stdout)
         XCTAssertEqual(unknownReply["status"] as? Int, 404, "\(unknownReply)")
-        let unknownStream = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi", "--stream"])
+        let unknownStream = try Command.run([Command.python, Command.client("openai_client.py"), "\(url)/v1", "ghost", "--message", "hi", "--stream"], environment: platform.auth)
         let unknownStreamReply = try XCTUnwrap(unknownStream.jsonLines.first, unknownStream.stdout)
         XCTAssertEqual(unknownStreamReply["status"] as? Int, 404, "a stream to an unknown block is a 404, not an event: \(unknownStreamReply)")
     }
@@ -287,13 +287,13 @@ final class GatewayTests: EchoPlatformTestCase {
         XCTAssertEqual(missing.status, 404)
 
         // The CLI: `aios mgmt` and `aios infer`.
-        let cli = try Command.run([PlatformProcess.executable.path, "mgmt", "managed", "env", "--server", platform.url])
+        let cli = try Command.run([PlatformProcess.executable.path, "mgmt", "managed", "env", "--server", platform.url], environment: platform.auth)
         XCTAssertEqual(cli.status, 0, cli.stderr)
         XCTAssertTrue(cli.stdout.contains("AIOS_INSTANCE_ID"), cli.stdout)
-        let infer = try Command.run([PlatformProcess.executable.path, "infer", "managed", "--data", #"{"text": "from the cli"}"#, "--server", platform.url])
+        let infer = try Command.run([PlatformProcess.executable.path, "infer", "managed", "--data", #"{"text": "from the cli"}"#, "--server", platform.url], environment: platform.auth)
         XCTAssertEqual(infer.status, 0, infer.stderr)
         XCTAssertTrue(infer.stdout.contains("FROM THE CLI"), infer.stdout)
-        let inferMissing = try Command.run([PlatformProcess.executable.path, "infer", "ghost", "--data", "{}", "--server", platform.url])
+        let inferMissing = try Command.run([PlatformProcess.executable.path, "infer", "ghost", "--data", "{}", "--server", platform.url], environment: platform.auth)
         XCTAssertNotEqual(inferMissing.status, 0)
         XCTAssertTrue(inferMissing.stderr.contains("NOT_FOUND"), inferMissing.stderr)
     }

@@ -109,7 +109,7 @@ final class OCITests: XCTestCase {
         // aios apply shows the pull as it happens.
         let spec = directory.appendingPathComponent("block.json")
         try block("wc-oci", component: "wordcount-oci").jsonData().write(to: spec)
-        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", spec.path, "--server", platform.url], timeout: 300)
+        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", spec.path, "--server", platform.url], environment: platform.auth, timeout: 300)
         XCTAssertEqual(applied.status, 0, applied.stderr)
         XCTAssertTrue(applied.stdout.contains("ImagePull: pulling") && applied.stdout.contains("ImagePulled:"), applied.stdout)
         let ready = try await platform.waitForPhase("wc-oci", "Ready", timeout: 120)
@@ -118,7 +118,7 @@ final class OCITests: XCTestCase {
         XCTAssertEqual(try containers(block: "wc-oci").count, 1)
 
         // Inference through the gateway reaches the Python block inside its container.
-        let infer = try Command.run([PlatformProcess.executable.path, "infer", "wc-oci", "--data", #"{"text": "the cat and the hat"}"#, "--server", platform.url])
+        let infer = try Command.run([PlatformProcess.executable.path, "infer", "wc-oci", "--data", #"{"text": "the cat and the hat"}"#, "--server", platform.url], environment: platform.auth)
         XCTAssertEqual(infer.status, 0, infer.stderr)
         XCTAssertTrue(infer.stdout.contains("\"words\"") && infer.stdout.contains("5"), infer.stdout)
         let logs = try await platform.get("/api/blocks/wc-oci/logs").body.jsonString()

@@ -35,8 +35,12 @@ final class PlatformProcess: @unchecked Sendable {
     let grpcAddress: String
     private let logPath: URL
 
+    /// The admin token `aios up` wrote into the data directory (`nil` with `--auth off`); every request sends it.
+    private(set) var token: String?
+
     /// Starts `aios up` and waits (up to `timeout` seconds) for its `aios ready: URL` line.
-    init(dataDirectory: URL, timeout: TimeInterval = 60) throws {
+    /// `arguments` are added to `aios up`'s own (e.g. `["--auth", "off"]`).
+    init(dataDirectory: URL, arguments extra: [String] = [], timeout: TimeInterval = 60) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw XCTSkip("no aios executable at \(Self.executable.path); run `swift build` first (make test does)")
         }
@@ -48,7 +52,7 @@ final class PlatformProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = Self.executable
         process.arguments = ["up", "--data-dir", dataDirectory.path, "--http-port", "0", "--grpc-port", "0", "--host", "127.0.0.1"]
-            + (Self.pythonVirtualEnv.map { ["--python-venv", $0] } ?? [])
+            + (Self.pythonVirtualEnv.map { ["--python-venv", $0] } ?? []) + extra
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: logPath)
@@ -64,6 +68,26 @@ final class PlatformProcess: @unchecked Sendable {
         }
         self.url = url
         self.grpcAddress = ready.grpcAddress ?? ""
+        self.token = Self.adminToken(in: dataDirectory)
+        if let token {
+            // curl reads $CURL_HOME/.curlrc: the tests' curl commands (and AIOS's curl scripts, unchanged) send the token.
+            let curlHome = dataDirectory.appendingPathComponent("curl-home")
+            try FileManager.default.createDirectory(at: curlHome, withIntermediateDirectories: true)
+            try Data("header = \"Authorization: Bearer \(token)\"\n".utf8).write(to: curlHome.appendingPathComponent(".curlrc"))
+        }
+    }
+
+    /// The admin token file's content, if there is one.
+    static func adminToken(in dataDirectory: URL) -> String? {
+        (try? String(contentsOf: dataDirectory.appendingPathComponent("tokens/admin.token"), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The environment that lets a command the tests run act with the admin token: `AIOS_TOKEN` for the CLI and
+    /// the Python clients, `CURL_HOME` for curl.
+    var auth: [String: String] {
+        guard let token else { return [:] }
+        return ["AIOS_TOKEN": token, "CURL_HOME": dataDirectory.appendingPathComponent("curl-home").path]
     }
 
     var log: String { (try? String(contentsOf: logPath, encoding: .utf8)) ?? "" }
@@ -113,21 +137,30 @@ final class PlatformProcess: @unchecked Sendable {
         var body: JSONValue
     }
 
-    func get(_ path: String) async throws -> Reply {
-        try await send(.GET, path, body: nil, contentType: nil)
+    /// `token: .some(nil)` sends no token; `nil` (the default) sends the admin token.
+    func get(_ path: String, token: String?? = nil, headers: [(String, String)] = []) async throws -> Reply {
+        try await send(.GET, path, body: nil, contentType: nil, token: token, headers: headers)
     }
 
-    func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> Reply {
-        try await send(.POST, path, body: Data(body.utf8), contentType: contentType)
+    func post(_ path: String, _ body: String, contentType: String = "application/json", token: String?? = nil,
+              headers: [(String, String)] = []) async throws -> Reply {
+        try await send(.POST, path, body: Data(body.utf8), contentType: contentType, token: token, headers: headers)
     }
 
-    func post(_ path: String, json: JSONValue) async throws -> Reply {
-        try await send(.POST, path, body: json.jsonData(), contentType: "application/json")
+    func post(_ path: String, json: JSONValue, token: String?? = nil, headers: [(String, String)] = []) async throws -> Reply {
+        try await send(.POST, path, body: json.jsonData(), contentType: "application/json", token: token, headers: headers)
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> Reply {
+    func delete(_ path: String, token: String?? = nil) async throws -> Reply {
+        try await send(.DELETE, path, body: nil, contentType: nil, token: token, headers: [])
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?, token: String??,
+                      headers: [(String, String)]) async throws -> Reply {
         var request = HTTPClientRequest(url: url + path)
         request.method = method
+        if let bearer = token ?? self.token { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.body = .bytes(ByteBuffer(data: body))
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }

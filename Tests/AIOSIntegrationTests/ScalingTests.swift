@@ -204,13 +204,13 @@ final class ScalingTests: EchoPlatformTestCase {
         try await GatewayClient.with(platform) { gateway in
             for _ in 0..<5 { _ = await gateway.infer(block: "observed", data: ["text": "x"]) }
         }
-        let run = try Command.run(["curl", "-s", "\(platform.url)/metrics"])
+        let run = try Command.run(["curl", "-s", "\(platform.url)/metrics"], environment: platform.auth)
         for series in [#"aios_block_instances{block="observed"} 1"#, #"aios_gateway_requests_total{block="observed"} 5"#,
                        #"aios_instance_healthy{block="observed""#, #"aios_node_load15{cluster="local",node="local"}"#,
                        #"aios_gateway_request_latency_seconds{block="observed",quantile="0.99",window="1m"}"#, "# TYPE aios_gateway_requests_total counter"] {
             XCTAssertTrue(run.stdout.contains(series), "missing \(series) in:\n\(run.stdout)")
         }
-        let top = try Command.run([PlatformProcess.executable.path, "top", "--once", "--server", platform.url])
+        let top = try Command.run([PlatformProcess.executable.path, "top", "--once", "--server", platform.url], environment: platform.auth)
         XCTAssertEqual(top.status, 0, top.stderr)
         XCTAssertTrue(top.stdout.contains("observed"), top.stdout)
     }

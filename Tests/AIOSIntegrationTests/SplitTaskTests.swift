@@ -31,7 +31,7 @@ final class SplitTaskTests: XCTestCase {
 
     @discardableResult
     private func aios(_ arguments: [String], expect status: Int32 = 0, timeout: TimeInterval = 120) throws -> Command.Run {
-        let run = try Command.run([PlatformProcess.executable.path] + arguments + ["--server", platform.url], timeout: timeout)
+        let run = try Command.run([PlatformProcess.executable.path] + arguments + ["--server", platform.url], environment: platform.auth, timeout: timeout)
         XCTAssertEqual(run.status, status, "aios \(arguments.joined(separator: " ")): \(run.stdout) \(run.stderr)")
         return run
     }
@@ -55,7 +55,7 @@ final class SplitTaskTests: XCTestCase {
 
     private func chat(_ model: String, maxTokens: Int, message: String = SplitTaskTests.prompt, stream: Bool = false,
                       timeout: TimeInterval = 120) throws -> JSONValue {
-        try openAIChat(url: platform.url, model, maxTokens: maxTokens, message: message, stream: stream, timeout: timeout)
+        try openAIChat(url: platform.url, model, maxTokens: maxTokens, message: message, stream: stream, timeout: timeout, auth: platform.auth)
     }
 
     /// The unsplit numpy model's greedy answer (the reference the split chain must reproduce token for token).
@@ -93,7 +93,7 @@ final class SplitTaskTests: XCTestCase {
             let sha = try XCTUnwrap(split["artifact"]?["sha256"]?.stringValue)
             XCTAssertEqual(split["artifact"]?["uri"]?.stringValue, "/api/artifacts/\(sha)")
             let file = directory.appendingPathComponent("download-\(sha.prefix(8))")
-            let curl = try Command.run(["curl", "-sf", "-o", file.path, "\(platform.url)/api/artifacts/\(sha)"])
+            let curl = try Command.run(["curl", "-sf", "-o", file.path, "\(platform.url)/api/artifacts/\(sha)"], environment: platform.auth)
             XCTAssertEqual(curl.status, 0, curl.stderr)
             let digest = try Command.run(["sha256sum", file.path]).stdout.split(separator: " ").first.map(String.init)
             XCTAssertEqual(digest, sha, "the bytes served are the artifact's")
@@ -128,11 +128,11 @@ final class SplitTaskTests: XCTestCase {
         let long = try chat("smol", maxTokens: 40, message: Self.storyPrompt)
         XCTAssertEqual(long["ok"], true, "\(long)")
         XCTAssertEqual(long["finish_reason"], "length", "a long answer, cut at max_tokens: \(long)")
-        let url = platform.url
+        let url = platform.url, auth = platform.auth
         let disturbedDone = Flag()
         let disturbed = Task.detached {
             defer { disturbedDone.set() }
-            return try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt)
+            return try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt, auth: auth)
         }
         var cleared = 0
         let resetDeadline = Date().addingTimeInterval(60)
@@ -155,7 +155,7 @@ final class SplitTaskTests: XCTestCase {
         // gives the same tokens (its fresh KV caches are rebuilt from the prompt, nothing stale).
         let block = try await platform.get("/api/blocks/\(blocks[1])").body
         let pid = try XCTUnwrap(block["instances"]?.arrayValue?.first?["pid"]?.intValue, block.jsonString(pretty: true))
-        let dying = Task.detached { try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt, stream: true) }
+        let dying = Task.detached { try openAIChat(url: url, "smol", maxTokens: 40, message: SplitTaskTests.storyPrompt, stream: true, auth: auth) }
         // Killed while the generation's session is live in it.
         let killDeadline = Date().addingTimeInterval(60)
         while Date() < killDeadline {
@@ -297,11 +297,11 @@ final class SplitTaskTests: XCTestCase {
 
 /// One chat completion through the gateway with the official `openai` package (`Tests/clients/openai_client.py`).
 func openAIChat(url: String, _ model: String, maxTokens: Int, message: String, stream: Bool = false,
-                timeout: TimeInterval = 120) throws -> JSONValue {
+                timeout: TimeInterval = 120, auth: [String: String]) throws -> JSONValue {
     var arguments = [Command.python, Command.client("openai_client.py"), "\(url)/v1", model, "--message", message,
                      "--max-tokens", String(maxTokens), "--temperature", "0", "--timeout", String(Int(timeout))]
     if stream { arguments.append("--stream") }
-    let run = try Command.run(arguments, timeout: timeout + 30)
+    let run = try Command.run(arguments, environment: auth, timeout: timeout + 30)
     let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("{") }
     guard let reply = line.flatMap({ JSONValue.decodeJSON(Data($0.utf8)) }) else { throw PlatformError("openai_client.py printed no JSON: \(run.stdout) \(run.stderr)") }
     return reply

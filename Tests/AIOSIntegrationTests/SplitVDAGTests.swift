@@ -12,7 +12,7 @@ final class SplitVDAGTests: XCTestCase {
         let platform = try PlatformProcess(dataDirectory: directory)
         defer { platform.stop() }
         func aios(_ arguments: [String]) throws -> Command.Run {
-            let run = try Command.run([PlatformProcess.executable.path] + arguments + ["--server", platform.url], timeout: 60)
+            let run = try Command.run([PlatformProcess.executable.path] + arguments + ["--server", platform.url], environment: platform.auth, timeout: 60)
             XCTAssertEqual(run.status, 0, "aios \(arguments.joined(separator: " ")): \(run.stdout) \(run.stderr)")
             return run
         }
@@ -30,7 +30,7 @@ final class SplitVDAGTests: XCTestCase {
 
         let prompt = "What is the capital of France?"
         let chat = try Command.run([Command.python, "examples/llm-split/split_chat.py", address, "--prompt", prompt,
-                                    "--max-tokens", "12", "--session", "split-1"], timeout: 120)
+                                    "--max-tokens", "12", "--session", "split-1"], environment: platform.auth, timeout: 120)
         let reply = try XCTUnwrap(chat.jsonLines.first, chat.stdout + chat.stderr)
         XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
         let reference = try Command.run([Command.python, "examples/llm-split/llama_numpy.py", prompt, "--max-tokens", "12"],

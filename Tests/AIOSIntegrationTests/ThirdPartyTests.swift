@@ -28,7 +28,7 @@ final class ThirdPartyTests: XCTestCase {
 
     private func tutorial(_ block: String, _ data: JSONValue, session: String) throws -> [String: Any] {
         let run = try Command.run([Command.python, Command.client("tutorial_client.py"), platform.grpcAddress, block,
-                                   "--data", data.jsonString(), "--session", session, "--timeout", "60"], timeout: 90)
+                                   "--data", data.jsonString(), "--session", session, "--timeout", "60"], environment: platform.auth, timeout: 90)
         XCTAssertEqual(run.status, 0, run.stderr)
         return try XCTUnwrap(run.jsonLines.first, "no JSON line: \(run.stdout) \(run.stderr)")
     }
@@ -74,7 +74,7 @@ final class ThirdPartyTests: XCTestCase {
 
         // The official openai package, streaming through the gateway's SSE.
         let streamed = try Command.run([Command.python, Command.client("openai_client.py"), "\(platform.url)/v1", "chat",
-                                        "--message", "Name three fruits.", "--stream", "--timeout", "60"], timeout: 90)
+                                        "--message", "Name three fruits.", "--stream", "--timeout", "60"], environment: platform.auth, timeout: 90)
         let stream = try XCTUnwrap(streamed.jsonLines.first, streamed.stdout + streamed.stderr)
         XCTAssertEqual(stream["ok"] as? Bool, true, "\(stream)")
         XCTAssertFalse((stream["content"] as? String ?? "").isEmpty, "\(stream)")
@@ -107,7 +107,7 @@ final class ThirdPartyTests: XCTestCase {
 
     func testAnInitProgramDeploysTheServerWithTheBlockAndTearsItDownWithIt() async throws {
         _ = try LlamaServer.requireInstalled()
-        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", "examples/llm-init/component.json", "--server", platform.url])
+        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", "examples/llm-init/component.json", "--server", platform.url], environment: platform.auth)
         XCTAssertEqual(applied.status, 0, applied.stdout + applied.stderr)
         let created = try await post("/api/createBlock", try Fixtures.exampleBlock("llm-init") { values in
             values["parameters"] = ["temperature": 0, "max_new_tokens": 12]

@@ -55,7 +55,7 @@ final class VDAGTests: EchoPlatformTestCase {
     /// Calls `vDAGInferenceService/infer` with the Python client; one JSON object per call.
     private func call(_ address: String, _ data: JSONValue, session: String = "s", extra: [String] = []) throws -> [[String: Any]] {
         let run = try Command.run([Command.python, Command.client("vdag_client.py"), address, "--data", data.jsonString(),
-                                   "--session", session] + extra, timeout: 60)
+                                   "--session", session] + extra, environment: platform.auth, timeout: 60)
         XCTAssertEqual(run.status, 0, run.stderr)
         return run.jsonLines
     }
@@ -91,7 +91,7 @@ final class VDAGTests: EchoPlatformTestCase {
         let metrics = described["controllers"]?.arrayValue?.first?["metrics"]
         XCTAssertEqual(metrics?["requests"]?["total"], 2, described.jsonString(pretty: true))
         XCTAssertEqual(metrics?["nodes"]?["tracker"]?["total"], 2, described.jsonString(pretty: true))
-        let text = try Command.run(["curl", "-sS", "--max-time", "5", "\(platform.url)/metrics"]).stdout
+        let text = try Command.run(["curl", "-sS", "--max-time", "5", "\(platform.url)/metrics"], environment: platform.auth).stdout
         XCTAssertTrue(text.contains("aios_vdag_requests_total{controller=\"chain-ctl\",vdag=\"chain:0.0.1-stable\",node=\"tracker\"} 2"), text)
 
         // aios up restarts: the controller serves again on the same port.

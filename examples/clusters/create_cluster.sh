@@ -4,9 +4,9 @@
 set -e
 cd "$(dirname "$0")"
 SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
-curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/createCluster" \
+curl -sS -H "Authorization: Bearer ${AIOS_TOKEN:-}" --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/createCluster" \
   -H 'Content-Type: application/json' -d @dma-bangalore.json
 echo
-curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addNode" \
+curl -sS -H "Authorization: Bearer ${AIOS_TOKEN:-}" --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addNode" \
   -H 'Content-Type: application/json' -d @add_node.json
 echo

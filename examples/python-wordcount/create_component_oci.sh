@@ -8,6 +8,6 @@ cd "$(dirname "$0")"
 SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
 jq --arg image "${IMAGE:-}" \
   'if $image != "" then .body.spec.values.containerRegistryInfo.containerImage = $image else . end' component-oci.json |
-  curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addComponent" \
+  curl -sS -H "Authorization: Bearer ${AIOS_TOKEN:-}" --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/addComponent" \
     -H 'Content-Type: application/json' -d @-
 echo

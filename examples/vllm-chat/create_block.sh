@@ -4,6 +4,6 @@
 set -e
 cd "$(dirname "$0")"
 SERVER_URL=${SERVER_URL:-127.0.0.1:8420}
-curl -sS --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/createBlock" \
+curl -sS -H "Authorization: Bearer ${AIOS_TOKEN:-}" --fail-with-body --max-time 30 -X POST "http://$SERVER_URL/api/createBlock" \
   -H 'Content-Type: application/json' -d @block.json
 echo
