@@ -39,6 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--file", action="append", default=[], metavar="PATH", help="attach a file (repeatable)")
     p.add_argument("--timeout", type=float, default=10.0, help="deadline per call in seconds (default 10)")
     p.add_argument("--repeat", type=int, default=1, help="calls to make in the session, seq_no incrementing")
+    p.add_argument("--tls-ca", default=None, metavar="PEM",
+                   help="connect over TLS, trusting this CA certificate (aios up --tls-cert); default: plaintext")
     p.add_argument("--token", default=os.environ.get("AIOS_TOKEN"),
                    help="bearer token, sent as metadata 'authorization: Bearer T' (default: $AIOS_TOKEN; none: no metadata)")
     args = p.parse_args(argv)
@@ -95,7 +97,11 @@ def main(argv: list[str]) -> int:
     files = load_files(args.file)
 
     metadata = auth_metadata(args.token)
-    channel = grpc.insecure_channel(args.address)
+    if args.tls_ca:
+        with open(args.tls_ca, "rb") as f:
+            channel = grpc.secure_channel(args.address, grpc.ssl_channel_credentials(root_certificates=f.read()))
+    else:
+        channel = grpc.insecure_channel(args.address)
     stub = aios_service_pb2_grpc.BlockInferenceServiceStub(channel)
     try:
         for i in range(args.repeat):
