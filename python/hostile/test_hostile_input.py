@@ -24,9 +24,10 @@ fifth of the generated cases; ``AIOS_HOSTILE_KEEP=1`` keeps the data directories
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
@@ -236,11 +237,13 @@ ROUTES: Dict[str, Route] = {r.name: r for r in [
 
 
 # ------------------------------------------------------------------------------------------ posting a case
+#: Serial numbers for the ids of generated documents, so creations get past "already exists".
+SERIAL = itertools.count(1)
+
+
 @dataclass
 class Poster:
     platform: Platform
-    counter: int = 0
-    created_blocks: List[str] = field(default_factory=list)
 
     def send(self, route: Route, body: bytes, content_type: Optional[str]) -> Answer:
         """POST ``body``; fails the test on a 5xx or a server that died or stalled. Blocks it created are
@@ -266,9 +269,8 @@ class Poster:
 
     def fresh(self, route: Route, base: Dict[str, Any]) -> Dict[str, Any]:
         doc = copy.deepcopy(base)
-        self.counter += 1
         if route.fresh is not None:
-            route.fresh(doc, self.counter)
+            route.fresh(doc, next(SERIAL))
         return doc
 
 
@@ -409,13 +411,11 @@ MUTATIONS = ("replace", "retype", "delete", "insert", "huge", "badutf8", "duplic
 
 
 @st.composite
-def mutated(draw: st.DrawFn, route: Route, counter: List[int],
-            kinds: Sequence[str] = MUTATIONS) -> Tuple[bytes, Optional[str], List[str]]:
+def mutated(draw: st.DrawFn, route: Route, kinds: Sequence[str] = MUTATIONS) -> Tuple[bytes, Optional[str], List[str]]:
     """A base document of ``route`` with 1-3 mutations; returns the body, its content type and what was done."""
     doc: Any = copy.deepcopy(pick(draw, route.bases))
-    counter[0] += 1
     if route.fresh is not None:
-        route.fresh(doc, counter[0])
+        route.fresh(doc, next(SERIAL))
     done: List[str] = []
     for _ in range(draw(COUNT)):
         kind = pick(draw, kinds)
@@ -458,10 +458,9 @@ def mutated(draw: st.DrawFn, route: Route, counter: List[int],
 # ----------------------------------------------------------------------------------------------- the tests
 def _fuzz(route_name: str, n: int, kinds: Sequence[str] = MUTATIONS) -> Callable[[Poster], None]:
     route = ROUTES[route_name]
-    counter = [0]
 
     @fuzz_settings(n)
-    @given(case=mutated(route, counter, kinds))
+    @given(case=mutated(route, kinds))
     def run(poster: Poster, case: Tuple[bytes, Optional[str], List[str]]) -> None:
         body, content_type, _ = case
         poster.send(route, body, content_type)
