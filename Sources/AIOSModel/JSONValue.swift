@@ -33,11 +33,12 @@ extension JSONValue {
         return nil
     }
 
-    /// The value as an integer, when it is a number with no fractional part.
+    /// The value as an integer, when it is a number with no fractional part that an `Int` holds
+    /// (-2^63 up to, but not including, 2^63); `nil` otherwise, so no submitted number can trap a conversion.
     public var intValue: Int? {
-        guard case .number(let number) = self, number.rounded() == number,
-              number >= Double(Int.min), number <= Double(Int.max) else { return nil }
-        return Int(number)
+        guard case .number(let number) = self else { return nil }
+        // `Double(Int.max)` rounds up to 2^63, which an `Int` cannot hold: `Int(exactly:)` checks the range exactly.
+        return Int(exactly: number)
     }
 
     public var boolValue: Bool? {
