@@ -2,6 +2,8 @@ import Foundation
 import Yams
 
 /// Turns submitted bytes (JSON or YAML) into `JSONValue` documents.
+///
+/// JSON is read by `JSONParser`: strict, linear, nesting at most `JSONParser.documentMaxDepth`, no repeated keys.
 public enum DocumentDecoder {
     /// Decodes one document. JSON is tried first; anything else is read as YAML (a superset of JSON).
     public static func decode(_ data: Data, contentType: String? = nil) throws(APIError) -> JSONValue {
@@ -13,10 +15,18 @@ public enum DocumentDecoder {
     }
 
     /// Decodes every document in a YAML stream (`---` separated) or a single JSON document.
+    ///
+    /// A body that is clearly JSON (it starts with `{` or `[`) and that JSON refuses for its nesting, a repeated key,
+    /// an out-of-range number or its encoding gets that error: YAML would not read it better, only more slowly.
+    /// Other JSON failures fall through to YAML, which accepts more (unquoted keys, trailing commas).
     public static func decodeAll(_ data: Data, contentType: String? = nil) throws(APIError) -> [JSONValue] {
         let isYAML = contentType.map { $0.lowercased().contains("yaml") } ?? false
-        if !isYAML, let json = JSONValue.decodeJSON(data) {
-            return [json]
+        if !isYAML {
+            do {
+                return [try JSONParser(maxDepth: JSONParser.documentMaxDepth).parseReportingKind(data)]
+            } catch {
+                if error.kind != .syntax, looksLikeJSON(data) { throw error.apiError }
+            }
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw APIError(.invalidDocument, "the body is not UTF-8 text")
@@ -40,6 +50,14 @@ public enum DocumentDecoder {
         } catch {
             throw APIError(.invalidDocument, "the body is neither valid JSON nor valid YAML: \(yamlErrorSummary(error))")
         }
+    }
+
+    /// Whether the first byte that is not JSON whitespace opens an object or an array.
+    static func looksLikeJSON(_ data: Data) -> Bool {
+        var bytes = data[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        return first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
     }
 
     static let maxAliases = 64

@@ -141,15 +141,22 @@ extension JSONValue {
         String(decoding: jsonData(pretty: pretty), as: UTF8.self)
     }
 
-    /// Decodes JSON text; `nil` when it is not JSON.
+    /// Decodes JSON text; `nil` when it is not JSON (strict RFC 8259, see `JSONParser`; nesting up to
+    /// `JSONParser.trustedMaxDepth`). Use `parseJSON(_:maxDepth:)` to learn what is wrong.
     public static func decodeJSON(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+        try? JSONParser(maxDepth: JSONParser.trustedMaxDepth).parse(data)
+    }
+
+    /// Decodes JSON text, or throws an `invalidDocument` error naming the path of the problem (nesting deeper than
+    /// `maxDepth`, a repeated key, a number beyond a `Double`, bad UTF-8, broken syntax).
+    public static func parseJSON(_ data: Data, maxDepth: Int = JSONParser.documentMaxDepth) throws(APIError) -> JSONValue {
+        try JSONParser(maxDepth: maxDepth).parse(data)
     }
 
     /// Converts an `Encodable` value into a `JSONValue` through its JSON form.
     public init(encoding value: some Encodable) throws {
         let data = try JSONEncoder().encode(value)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try JSONParser(maxDepth: JSONParser.trustedMaxDepth).parse(data)
     }
 
     /// Decodes a `Decodable` value from this JSON value.
