@@ -37,6 +37,9 @@ final class DocumentDecoderTests: XCTestCase {
         XCTAssertEqual(try DocumentDecoder.decode(Data(#"{"a": 1, "b": [2, 3,],}"#.utf8)), ["a": 1, "b": [2, 3]])
         XCTAssertEqual(try DocumentDecoder.decode(Data("{a: 1}".utf8)), ["a": 1])
         XCTAssertEqual(try DocumentDecoder.decode(Data("a: 1\n".utf8)), ["a": 1])
+        // Nesting that YAML must read is bounded the same way.
+        XCTAssertEqual(error("a: " + String(repeating: "[", count: 65) + String(repeating: "]", count: 65))?.fields.first?.message,
+                       "nested deeper than 64 levels")
         // A YAML content type reads JSON text as YAML, with YAML's own duplicate-key check.
         XCTAssertNotNil(error(#"{"a": 1, "a": 2}"#, contentType: "application/yaml"))
         XCTAssertNotNil(error(#"{"a": 1, "a": 2}"#, contentType: "text/plain"))
