@@ -92,20 +92,26 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 }
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value. A `Decoder` cannot say which kind of value it holds, so each kind is tried in turn,
+    /// and a failed try costs more the deeper it is (`JSONDecoder`'s error carries the coding path). Objects are
+    /// tried first, then arrays: nested objects fail no try on their way down, nested arrays one per level
+    /// (`JSONDecoder`, depth 500: 17 ms for objects, 1 s for arrays, against 4.1 s and 2.8 s with containers last).
+    /// Scalars keep the order bool, number, string, which lenient decoders rely on.
+    /// Only the platform's own data comes through here: submitted bytes are read by `JSONParser`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
+        } else if let object = try? container.decode([String: JSONValue].self) {
+            self = .object(object)
+        } else if let array = try? container.decode([JSONValue].self) {
+            self = .array(array)
         } else if let bool = try? container.decode(Bool.self) {
             self = .bool(bool)
         } else if let number = try? container.decode(Double.self) {
             self = .number(number)
-        } else if let string = try? container.decode(String.self) {
-            self = .string(string)
-        } else if let array = try? container.decode([JSONValue].self) {
-            self = .array(array)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            self = .string(try container.decode(String.self))
         }
     }
 
