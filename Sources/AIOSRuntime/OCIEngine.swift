@@ -128,7 +128,7 @@ public struct OCIEngine: Sendable, Equatable {
         for name in container.environmentNames.sorted() { command += ["--env", name] }
         for path in container.readOnlyMounts { command += ["--volume", "\(path):\(path):ro"] }
         if let cpus = container.cpus, cpus > 0 { command += ["--cpus", cpus.formattedFlag] }
-        if let memory = container.memoryMB, memory > 0 { command += ["--memory", "\(Int(memory.rounded(.up)))m"] }
+        if let memory = container.memoryMB, memory > 0, let megabytes = Int(exactly: memory.rounded(.up)) { command += ["--memory", "\(megabytes)m"] }
         if !container.gpus.isEmpty {
             switch kind {
             case .podman: for gpu in container.gpus { command += ["--device", "nvidia.com/gpu=\(gpu)"] }

@@ -45,7 +45,7 @@ public enum ProgramRun {
             exitStatus.withLock { $0 = status }
         }
         var reader = LogLineReader(path: logPath, offset: startOffset)
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        let deadline = ContinuousClock.now + .milliseconds(Int64(exactly: (timeout * 1000).rounded(.towardZero)) ?? .max)
         var stopping: (ending: ProgramEnding, killAt: ContinuousClock.Instant)?
         while true {
             let exited = exitStatus.withLock { $0 }
