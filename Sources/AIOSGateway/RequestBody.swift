@@ -19,8 +19,11 @@ enum RequestBody {
         } catch {
             throw InferenceError(.invalidArgument, "cannot read the body (at most \(maxBytes) bytes): \(error)")
         }
-        guard let value = JSONValue.decodeJSON(Data(buffer.readableBytesView)) else {
-            throw InferenceError(.invalidArgument, "the body is not JSON")
+        let value: JSONValue
+        do {
+            value = try JSONValue.parseJSON(Data(buffer.readableBytesView))
+        } catch {
+            throw InferenceError(.invalidArgument, "the body is not valid JSON: \(error.fields.first?.description ?? error.message)")
         }
         guard let object = value.objectValue else {
             throw InferenceError(.invalidArgument, "the body must be a JSON object, got \(value.typeName)")
