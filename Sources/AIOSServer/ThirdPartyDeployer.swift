@@ -99,14 +99,7 @@ actor ThirdPartyDeployer {
             }
             return nil
         }
-        var result = outcome.finishPayload ?? .null
-        if let object = result.objectValue, let secrets = configuration.secrets {
-            do {
-                result = .object(try secrets.sealed(object))
-            } catch {
-                logger.error("cannot seal the init program's result", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
-            }
-        }
+        let result = sealed(outcome.finishPayload ?? .null, blockId: blockId)
         let started: BlockRecord
         do {
             started = try await registry.transition(blockId: blockId) { block, _ in
@@ -272,6 +265,17 @@ actor ThirdPartyDeployer {
             environment["AIOS_INIT_RESULT"] = try opened(createResult).jsonString()
         }
         return environment
+    }
+
+    /// The init program's result with its secret-named values sealed (it may hand the instances an API key).
+    private func sealed(_ result: JSONValue, blockId: String) -> JSONValue {
+        guard let object = result.objectValue, let secrets = configuration.secrets else { return result }
+        do {
+            return .object(try secrets.sealed(object))
+        } catch {
+            logger.error("cannot seal the init program's result", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
+            return result
+        }
     }
 
     private func opened(_ value: JSONValue) throws -> JSONValue {

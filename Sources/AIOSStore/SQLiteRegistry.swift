@@ -452,7 +452,7 @@ public final class SQLiteRegistry: Registry {
                 return AccessTokenRecord(
                     id: row["id"], name: row["name"],
                     scopes: Set(scopes.split(separator: ",").compactMap { AccessScope(rawValue: String($0)) }),
-                    clusterId: row["cluster_id"], secretHash: row["secret_hash"], createdAt: date(row["created_at"]),
+                    clusterId: row["cluster_id"], secretHash: row["secret_hash"], createdAt: Self.date(row["created_at"]),
                     expiresAt: expires.map { Date(timeIntervalSince1970: $0) })
             }
         }

@@ -13,7 +13,8 @@ final class CrashConsistencyTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         var generator = SplitMix64Generator(seed: 20261206)
         var platform = try PlatformProcess(dataDirectory: directory)
-        XCTAssertEqual(try await platform.post("/api/addComponent", json: Fixtures.chatComponent).status, 200)
+        let component = try await platform.post("/api/addComponent", json: Fixtures.chatComponent)
+        XCTAssertEqual(component.status, 200)
 
         var created: Set<String> = []  // acknowledged and not acknowledged removed
         var removed: Set<String> = []

@@ -13,7 +13,8 @@ final class SecretsTests: XCTestCase {
         let platform = try PlatformProcess(dataDirectory: directory)
         var component = Fixtures.chatComponent.objectValue ?? [:]
         component["componentInitSettingsProtocol"] = ["db_pass": ["type": "string", "secret": true], "timeout_ms": ["type": "number"]]
-        XCTAssertEqual(try await platform.post("/api/addComponent", json: Fixtures.envelope(.object(component))).status, 200)
+        let added = try await platform.post("/api/addComponent", json: Fixtures.envelope(.object(component)))
+        XCTAssertEqual(added.status, 200, added.body.jsonString())
         let created = try await platform.post("/api/createBlock", json: Fixtures.envelope([
             "blockId": "vault", "blockComponentURI": "model.chat:1.0.0-stable", "minInstances": 1, "maxInstances": 1,
             "blockInitData": ["api_key": "sk-SECRET-ONE", "hub": ["hf_token": "hf-SECRET-TWO"], "max_tokens": 64, "note": "visible"],
@@ -63,7 +64,8 @@ final class SecretsTests: XCTestCase {
         try await again.waitForPhase("vault", "Ready")
         let reopened = try await again.post("/api/executeMgmtCommand", json: ["blockId": "vault", "mgmtCommand": "block_data", "mgmtData": [:]])
         XCTAssertEqual(reopened.body["data"]?.arrayValue?.first?["data"]?["blockInitData"]?["api_key"], "sk-SECRET-ONE", reopened.body.jsonString())
-        XCTAssertEqual(try await again.post("/api/removeBlock", json: ["blockId": "vault"]).status, 200)
+        let removal = try await again.post("/api/removeBlock", json: ["blockId": "vault"])
+        XCTAssertEqual(removal.status, 200, removal.body.jsonString())
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("instances/vault").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("logs/vault").path))
     }

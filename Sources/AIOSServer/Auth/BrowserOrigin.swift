@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 
 /// Refuses mutations that a browser page of another origin makes (cross-site request forgery): browsers say where
 /// a request comes from in `Sec-Fetch-Site` and `Origin`; command-line clients and SDKs send neither. The API

@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import GRPCNIOTransportHTTP2
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
