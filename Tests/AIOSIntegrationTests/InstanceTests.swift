@@ -26,6 +26,7 @@ final class InstanceTests: XCTestCase {
         let process = Process()
         process.executableURL = PlatformProcess.executable
         process.arguments = ["apply", "-f", PlatformProcess.repositoryRoot.appendingPathComponent(file).path, "--server", platform.url]
+        process.environment = ProcessInfo.processInfo.environment.merging(platform.auth) { _, auth in auth }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

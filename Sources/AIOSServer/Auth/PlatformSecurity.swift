@@ -60,10 +60,10 @@ struct PlatformSecurity: Sendable {
     }
 
     /// The HTTP server: HTTP/1.1 with an idle/read timeout, over TLS when configured.
-    func httpServer() throws -> HTTPServerBuilder {
-        // Closes a connection that sends nothing for this long, whether idle between requests or stalled while
-        // sending its headers or body (a half-sent request). Responses being written (streams) are not cut.
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(15)))
+    /// `idleTimeout` closes a connection that sends nothing for that long, whether idle between requests or stalled
+    /// while sending its headers or body (a half-sent request). Responses being written (streams) are not cut.
+    func httpServer(idleTimeout: Double) throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000))))
         guard let tls else { return http1 }
         let certificates = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
