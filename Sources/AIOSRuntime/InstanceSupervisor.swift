@@ -13,9 +13,12 @@ public struct InstanceLaunch: Sendable {
     /// Run after each exit of the instance's process, before it restarts or the supervisor stops (a
     /// container engine's client may leave its container behind when it is killed: this removes it).
     public var afterExit: [String]?
+    /// Where each spawn is recorded: its intent (with the marker the process carries) before the spawn, its
+    /// pid and start time after. A restart after a crash stops whatever the file names.
+    public var runFile: RunFile?
 
     public init(blockId: String, instanceId: String, command: [String], cwd: String, environment: [String: String], logPath: String,
-                host: String = "127.0.0.1", afterExit: [String]? = nil) {
+                host: String = "127.0.0.1", afterExit: [String]? = nil, runFile: RunFile? = nil) {
         self.blockId = blockId
         self.instanceId = instanceId
         self.command = command
@@ -24,6 +27,7 @@ public struct InstanceLaunch: Sendable {
         self.logPath = logPath
         self.host = host
         self.afterExit = afterExit
+        self.runFile = runFile
     }
 }
 
@@ -115,6 +119,7 @@ public actor InstanceSupervisor {
             }
         }
         loop = nil
+        if current == nil { launch.runFile?.remove() }
         await onEvent(.stopped)
     }
 
@@ -156,19 +161,28 @@ public actor InstanceSupervisor {
     }
 
     private func runOnce() async -> Outcome {
+        readyAt = nil
         let port: Int
         let process: ChildProcess
         do {
             port = try FreePort.find(host: launch.host)
             var environment = launch.environment
             environment["AIOS_LISTEN"] = "\(launch.host):\(port)"
+            // The intent first: a crash right after the spawn still leaves a record that finds the process.
+            let marker = SpawnMarker.make()
+            environment[SpawnMarker.variable] = marker
+            try launch.runFile?.recordIntent(marker: marker, details: ["blockId": .string(launch.blockId), "instanceId": .string(launch.instanceId)])
             let spawned = try ProcessSpawner.spawn(launch.command, cwd: launch.cwd, environment: environment, logPath: launch.logPath)
             process = ChildProcess(pid: spawned.pid, startTime: spawned.startTime)
         } catch {
             return .failedToStart(String(describing: error))
         }
+        do {
+            try launch.runFile?.recordSpawned(process)
+        } catch {
+            LogTail.append(launch.logPath, "aios: cannot record pid \(process.pid) (\(error)); its spawn marker still finds it after a crash")
+        }
         current = process
-        readyAt = nil
         let address = "\(launch.host):\(port)"
         await onEvent(.started(process: process, address: address))
 
