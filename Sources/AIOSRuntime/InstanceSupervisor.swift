@@ -40,8 +40,10 @@ public struct SupervisionPolicy: Sendable {
     /// This many exits within `crashLoopWindow` seconds is a crash loop.
     public var crashLoopExits: Int = 3
     public var crashLoopWindow: Double = 120
-    /// An instance up this long has recovered: its backoff starts over.
-    public var stableAfter: Double = 30
+    /// An instance that had been ready this long when it exited was healthy (it was killed, or failed after
+    /// serving): it restarts at once, and its exit counts neither towards backoff nor towards a crash loop.
+    /// Only exits before readiness or within this time after it do.
+    public var stableAfter: Double = 60
     /// SIGTERM, then SIGKILL after this many seconds.
     public var terminationGrace: Double = 10
 
@@ -130,15 +132,18 @@ public actor InstanceSupervisor {
         while !stopping && !Task.isCancelled {
             let outcome = await runOnce()
             guard !stopping else { break }
-            // Only an instance that became ready and stayed up has recovered; one that never answers Health
-            // keeps counting towards a crash loop.
-            if let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
+            restarts += 1
+            // An instance that had been ready for a while was healthy: whatever ended it (a kill from outside,
+            // a failure after serving), it comes back at once and its history starts over. Only exits before
+            // or soon after readiness count towards backoff and a crash loop.
+            if case .exited(let status) = outcome, let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
                 backoff = policy.initialBackoff
                 exits.removeAll()
+                await onEvent(.exited(status: status, restarts: restarts, restartIn: 0, crashLooping: false, logTail: LogTail.read(launch.logPath)))
+                continue
             }
             exits.append(Date())
             exits.removeAll { Date().timeIntervalSince($0) > policy.crashLoopWindow }
-            restarts += 1
             let crashLooping = exits.count >= policy.crashLoopExits
             switch outcome {
             case .exited(let status):
