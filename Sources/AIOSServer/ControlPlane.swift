@@ -42,8 +42,9 @@ public struct ControlPlane: Sendable {
     public func addComponent(_ document: JSONValue) async throws -> Outcome {
         let envelope = try SpecEnvelope(document: document)
         let spec = try ComponentSpec(envelope: envelope)
+        let warnings = SpecWarnings.component(envelope.values, at: envelope.valuesPath)
         let task = TaskRecord(action: "addComponent", subject: spec.uri.description, status: .completed,
-                              result: ["componentURI": .string(spec.uri.description)])
+                              result: ["componentURI": .string(spec.uri.description), "warnings": SpecWarnings.json(warnings)])
         try await mapRegistryErrors(field: spec.uri.description, path: (envelope.valuesPath / "componentId").description) {
             try await registry.addComponent(ComponentRecord(spec: spec), task: task)
         }
@@ -114,6 +115,7 @@ public struct ControlPlane: Sendable {
     /// `Starting` with its placement, or `Failed` with the report. A dry run places without storing anything.
     public func createBlock(_ document: JSONValue) async throws -> Outcome {
         let spec = try BlockSpec(envelope: SpecEnvelope(document: document))
+        let warnings = SpecWarnings.json(SpecWarnings.block(spec.values, at: spec.valuesPath))
         guard let component = try await registry.component(uri: spec.componentURI.description) else {
             throw APIError(.notFound, "component \"\(spec.componentURI)\" does not exist; add it with addComponent first",
                            fields: [FieldError(path: spec.valuesPath / "blockComponentURI", message: "no such component")])
@@ -122,7 +124,8 @@ public struct ControlPlane: Sendable {
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
         if spec.isDryRun {
-            return Outcome(taskId: "", result: Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes))
+            let result = Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes)
+            return Outcome(taskId: "", result: Self.with(warnings, result))
         }
 
         let block = BlockRecord(spec: spec, resolved: resolved)
@@ -150,7 +153,7 @@ public struct ControlPlane: Sendable {
             throw error
         }
         task.status = placed.phase == .failed ? .failed : .completed
-        task.result = Self.blockResult(placed)
+        task.result = Self.with(warnings, Self.blockResult(placed))
         task.updatedAt = Date()
         try await registry.putTask(task)
         return Outcome(taskId: task.id, result: task.result)
@@ -164,6 +167,11 @@ public struct ControlPlane: Sendable {
         }
         await instances.start(block)
         return block
+    }
+
+    /// A reply's result with the spec's `warnings` added.
+    static func with(_ warnings: JSONValue, _ result: JSONValue) -> JSONValue {
+        .object((result.objectValue ?? [:]).merging(["warnings": warnings]) { _, warnings in warnings })
     }
 
     static func blockResult(_ block: BlockRecord) -> JSONValue {
