@@ -27,6 +27,8 @@ public struct ControlPlane: Sendable {
     let instances: InstanceManager
     let thirdParty: ThirdPartyDeployer
     let logger: Logger
+    /// Removals under way: concurrent `removeBlock`s of one block share one removal.
+    let removals = BlockRemovals()
 
     init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, logger: Logger) {
         self.registry = registry
@@ -243,6 +245,13 @@ public struct ControlPlane: Sendable {
         let notFound = APIError(.notFound, "block \"\(blockId ?? "")\" does not exist",
                                 fields: [FieldError(path: envelope.valuesPath / "blockId", message: "no such block")])
         guard let blockId else { throw notFound }
+        return try await removals.run(blockId) {
+            try await self.remove(blockId, force: force, notFound: notFound)
+        }
+    }
+
+    /// Marks the block `Deleting` (persisted first, so a restart finishes the removal) and removes it.
+    private func remove(_ blockId: String, force: Bool, notFound: APIError) async throws -> Outcome {
         let block: BlockRecord
         do {
             block = try await registry.transition(blockId: blockId) { block, _ in
