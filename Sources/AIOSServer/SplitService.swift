@@ -16,6 +16,8 @@ actor SplitService: TextGenerators {
     struct Configuration: Sendable {
         var dataDirectory: URL
         var pythonVirtualEnv: String?
+        /// Where models may be read from (`aios up --model-dir`); artifacts of the store are allowed too.
+        var modelDirectories: [String] = []
         /// How long `deploy` waits for the split blocks to be ready by default.
         var readyTimeout: Double = 180
     }
@@ -104,11 +106,8 @@ actor SplitService: TextGenerators {
 
     func create(_ document: JSONValue) async throws -> JSONValue {
         guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
-        let request = try SplitRequest(document: document)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: request.model, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw APIError.validation([FieldError(path: "model", message: "no such file on the platform's host: \(request.model)")])
-        }
+        var request = try SplitRequest(document: document)
+        request.model = try ModelDirectories(configuration.modelDirectories).file(for: request.model, artifacts: artifacts)
         let targets = try await targetNodes(for: request)
         let task = SplitTaskRecord(message: "waiting to start", request: request.taskData(targets: targets))
         try await registry.putSplitTask(task)

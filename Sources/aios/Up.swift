@@ -34,6 +34,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "A flag every container run needs on this host (repeat it; replaces the detected ones), e.g. --oci-flag=--runtime=/usr/sbin/runc.")
     var ociFlag: [String] = []
 
+    @Option(name: .customLong("model-dir"), help: "A directory split tasks may read models from (repeat it); no other host file is opened as a model.")
+    var modelDirectories: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -49,6 +52,12 @@ struct Up: AsyncParsableCommand {
         }
         for (name, port) in [("--http-port", httpPort), ("--grpc-port", grpcPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be between 0 and 65535, got \(port)")
+        }
+        for directory in modelDirectories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--model-dir \(directory) is not a directory")
+            }
         }
     }
 
@@ -67,6 +76,7 @@ struct Up: AsyncParsableCommand {
         configuration.pythonVirtualEnv = pythonVenv.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         configuration.ociEngine = ociEngine
         configuration.ociFlags = ociFlag.isEmpty ? nil : ociFlag
+        configuration.modelDirectories = modelDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

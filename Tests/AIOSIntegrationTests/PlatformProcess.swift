@@ -35,8 +35,9 @@ final class PlatformProcess: @unchecked Sendable {
     let grpcAddress: String
     private let logPath: URL
 
-    /// Starts `aios up` and waits (up to `timeout` seconds) for its `aios ready: URL` line.
-    init(dataDirectory: URL, timeout: TimeInterval = 60) throws {
+    /// Starts `aios up` (with `arguments` added to its command line) and waits (up to `timeout` seconds) for its
+    /// `aios ready: URL` line.
+    init(dataDirectory: URL, arguments: [String] = [], timeout: TimeInterval = 60) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw XCTSkip("no aios executable at \(Self.executable.path); run `swift build` first (make test does)")
         }
@@ -48,7 +49,7 @@ final class PlatformProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = Self.executable
         process.arguments = ["up", "--data-dir", dataDirectory.path, "--http-port", "0", "--grpc-port", "0", "--host", "127.0.0.1"]
-            + (Self.pythonVirtualEnv.map { ["--python-venv", $0] } ?? [])
+            + (Self.pythonVirtualEnv.map { ["--python-venv", $0] } ?? []) + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: logPath)
