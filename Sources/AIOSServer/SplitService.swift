@@ -106,13 +106,16 @@ actor SplitService: TextGenerators {
 
     func create(_ document: JSONValue) async throws -> JSONValue {
         guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
-        var request = try SplitRequest(document: document)
-        request.model = try ModelDirectories(configuration.modelDirectories).file(for: request.model, artifacts: artifacts)
+        let request = try SplitRequest(document: document)
+        // The task shows the model as given; only the splitter gets the file it resolves to (an artifact's
+        // place in the data directory included).
+        var resolved = request
+        resolved.model = try ModelDirectories(configuration.modelDirectories).file(for: request.model, artifacts: artifacts)
         let targets = try await targetNodes(for: request)
         let task = SplitTaskRecord(message: "waiting to start", request: request.taskData(targets: targets))
         try await registry.putSplitTask(task)
-        logger.info("split task created", metadata: ["taskId": "\(task.id)", "model": "\(request.model)", "splits": "\(task.request["splits"]?.jsonString() ?? "")"])
-        running[task.id] = Task { await self.run(task, request: request) }
+        logger.info("split task created", metadata: ["taskId": "\(task.id)", "model": "\(resolved.model)", "splits": "\(task.request["splits"]?.jsonString() ?? "")"])
+        running[task.id] = Task { await self.run(task, request: resolved) }
         return ["success": true, "task_id": .string(task.id), "status": .string(task.status.rawValue)]
     }
 
@@ -170,7 +173,9 @@ actor SplitService: TextGenerators {
             environment.merge(extra) { _, new in new }
         }
         environment["TASK_ID"] = task.id
-        environment["TASK_DATA"] = JSONValue.object(task.request).jsonString()
+        var taskData = task.request
+        taskData["model"] = .string(request.model)
+        environment["TASK_DATA"] = JSONValue.object(taskData).jsonString()
         environment["AIOS_SPLIT_OUTPUT_DIR"] = output.path
         task.status = .running
         task.message = "splitter started: \(command.joined(separator: " "))"
