@@ -88,7 +88,10 @@ final class PersistenceTests: XCTestCase {
             .write(to: runFiles.appendingPathComponent("inst-spawned.json"))
         let spawned = Process()
         spawned.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        spawned.arguments = ["sh", "-c", "sleep 300 & wait"]
+        // An instance with a worker: a process group of two. (SIGTERM unblocked and back to its default: the test
+        // runner's children inherit it blocked, and the stop would wait out its grace period for SIGKILL.)
+        spawned.arguments = ["python3", "-c", "import os, signal, time; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM]); "
+                             + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.fork(); time.sleep(300)"]
         spawned.environment = [
             "PATH": "/usr/bin:/bin", "AIOS_SPAWN_ID": marker, "AIOS_BLOCK_ID": "durable",
             "AIOS_BLOCK_FILE": directory.appendingPathComponent("instances/durable/inst-spawned.json").path,
