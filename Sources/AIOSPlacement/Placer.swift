@@ -205,15 +205,22 @@ public enum Placer {
         }
         let key = Ledger.NodeKey(cluster: clusterId, node: node.id)
         var reasons: [String] = []
+        // Sums of many 0.1 CPU reservations are not exact in binary: compare with a little slack.
+        let slack = 1e-9
         let reservedCPUs = ledger.cpus[key] ?? 0
         let freeCPUs = node.vcpus - reservedCPUs
-        if request.cpus > 0 && freeCPUs < request.cpus {
-            reasons.append("needs \(request.cpus.formatted) CPUs, \(freeCPUs.formatted) free (\(node.vcpus.formatted) total, \(reservedCPUs.formatted) reserved)")
+        // A default reservation is checked where the node's capacity is known; an explicit request everywhere.
+        if request.cpus > 0 && (request.cpusGiven || node.vcpus > 0) && freeCPUs + slack < request.cpus {
+            let asked = request.cpusGiven ? "" : " (the default reservation of an instance that asks for no CPUs)"
+            reasons.append("needs \(request.cpus.formatted) CPUs\(asked), \(max(0, freeCPUs).formatted) free (\(node.vcpus.formatted) total, \(reservedCPUs.formatted) reserved)")
         }
         let reservedMemory = ledger.memory[key] ?? 0
         let freeMemory = min(live.memoryFree, node.memory > 0 ? node.memory - reservedMemory : live.memoryFree - reservedMemory)
-        if request.memory > 0 && freeMemory < request.memory {
-            reasons.append("needs \(request.memory.formatted) MB memory, \(freeMemory.formatted) MB free after reservations")
+        // Metrics without memory figures (free 0) leave the node's free memory unknown.
+        let memoryKnown = live.memoryFree > 0
+        if request.memory > 0 && (request.memoryGiven || memoryKnown) && freeMemory + slack < request.memory {
+            let asked = request.memoryGiven ? "" : " (the default reservation of an instance that asks for no memory)"
+            reasons.append("needs \(request.memory.formatted) MB memory\(asked), \(max(0, freeMemory).formatted) MB free after reservations")
         }
 
         var chosen: [CapacitySnapshot.GPU] = []

@@ -4,7 +4,17 @@ import AIOSPolicy
 /// What one instance needs on its node, from the `resourceAllocator` policy's parameters and settings:
 /// `gpus` (all on one node), `max_gpu_utilization` (0–1), `min_gpu_free_memory` (MB), `cpus`, `min_memory_mb`,
 /// and `selection_mode` `greedy` | `balanced` | `lightest-load`.
+///
+/// An instance that asks for no CPUs or memory still reserves `defaultCPUs` and `defaultMemoryMB`, so a node's
+/// capacity is never oversubscribed silently (a thousand instances asking nothing do not fit on two cores).
+/// The defaults are checked where the node's capacity is known (its declared CPUs, its reported memory);
+/// an explicit request is checked everywhere.
 public struct ResourceRequest: Sendable, Equatable {
+    /// CPUs an instance reserves when its `resourceAllocator` does not say.
+    public static let defaultCPUs = 0.1
+    /// MB of memory an instance reserves when its `resourceAllocator` does not say.
+    public static let defaultMemoryMB = 64.0
+
     public enum SelectionMode: String, Sendable, CaseIterable {
         /// Pack: fill the nodes and GPUs already in use before opening new ones.
         case greedy
@@ -19,17 +29,24 @@ public struct ResourceRequest: Sendable, Equatable {
     public var maxGPUUtilization: Double?
     /// MB each GPU must have free; also what the instance reserves on each GPU. Without it the GPU is taken whole.
     public var minGPUFreeMemory: Double?
+    /// CPUs reserved per instance: as asked, else `defaultCPUs`.
     public var cpus: Double
-    /// MB
+    /// MB reserved per instance: as asked, else `defaultMemoryMB`.
     public var memory: Double
+    /// Whether `cpus` and `memory` were asked for (else they are the defaults).
+    public var cpusGiven: Bool
+    public var memoryGiven: Bool
     public var selectionMode: SelectionMode
 
-    public init(gpus: Int = 0, maxGPUUtilization: Double? = nil, minGPUFreeMemory: Double? = nil, cpus: Double = 0, memory: Double = 0, selectionMode: SelectionMode = .balanced) {
+    /// `cpus` and `memory` left out (nil) reserve the defaults.
+    public init(gpus: Int = 0, maxGPUUtilization: Double? = nil, minGPUFreeMemory: Double? = nil, cpus: Double? = nil, memory: Double? = nil, selectionMode: SelectionMode = .balanced) {
         self.gpus = gpus
         self.maxGPUUtilization = maxGPUUtilization
         self.minGPUFreeMemory = minGPUFreeMemory
-        self.cpus = cpus
-        self.memory = memory
+        self.cpus = cpus ?? Self.defaultCPUs
+        self.memory = memory ?? Self.defaultMemoryMB
+        self.cpusGiven = cpus != nil
+        self.memoryGiven = memory != nil
         self.selectionMode = selectionMode
     }
 
@@ -47,9 +64,9 @@ public struct ResourceRequest: Sendable, Equatable {
             maxUtilization = nil
         }
         let minFree = reader.number(parameters, "min_gpu_free_memory", at: path, minimum: 0)
-        let cpus = reader.number(parameters, "cpus", at: path, minimum: 0) ?? 0
+        let cpus = reader.number(parameters, "cpus", at: path, minimum: 0)
         let memoryKey = parameters["min_memory_mb"] != nil ? "min_memory_mb" : "memory"
-        let memory = reader.number(parameters, memoryKey, at: path, minimum: 0) ?? 0
+        let memory = reader.number(parameters, memoryKey, at: path, minimum: 0)
         var mode = SelectionMode.balanced
         for (source, location) in [(rule.parameters, path), (rule.settings, rule.location / "settings")] {
             if let text = reader.string(source, "selection_mode", at: location) {

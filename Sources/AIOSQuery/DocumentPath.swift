@@ -45,6 +45,21 @@ public struct DocumentPath: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the path goes through a list (or ends at one) in `document`: `true` when it reaches a value
+    /// by way of a list, `false` when it reaches values but never through a list, `nil` when it reaches nothing.
+    public func passesThroughList(in document: JSONValue) -> Bool? {
+        passesThroughList(document, from: 0, sawList: false)
+    }
+
+    private func passesThroughList(_ value: JSONValue, from index: Int, sawList: Bool) -> Bool? {
+        if case .array(let elements) = value {
+            return elements.isEmpty ? true : elements.lazy.compactMap { self.passesThroughList($0, from: index, sawList: true) }.first ?? true
+        }
+        guard index < keys.count else { return sawList }
+        guard case .object(let object) = value, let next = object[keys[index]] ?? object[Self.alias(keys[index])] else { return nil }
+        return passesThroughList(next, from: index + 1, sawList: sawList)
+    }
+
     /// Whether the path reaches anything in `document` (a key that exists, even with an empty array).
     public func exists(in document: JSONValue) -> Bool {
         exists(document, from: 0)

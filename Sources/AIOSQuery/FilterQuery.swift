@@ -144,6 +144,10 @@ extension FilterQuery {
             errors.append(FieldError(path: path / "target", message: "unknown variable \"\(targetText)\" in the \(schema.documentName) document"))
             return nil
         }
+        if schema.passesThroughList(target, samples: samples) == false {
+            errors.append(FieldError(path: path / "target", message: "\(targetText) is a single value in the \(schema.documentName) document, not a list: an aggregate needs a path through a list (e.g. nodes.nodeData.gpus.count); compare a single value with {\"variable\", \"operator\", \"value\"}"))
+            return nil
+        }
         if aggregate != .count && type != .number && type != .any {
             errors.append(FieldError(path: path / "target", message: "\(aggregate.rawValue) needs numbers, but \(targetText) is a \(type.rawValue)"))
             return nil

@@ -11,12 +11,29 @@ public struct VariableSchema: Sendable {
     let fields: [String: FieldType]
     /// Subtrees where users put their own keys (`clusterMetadata.*`, `labels.*`): any path below is accepted.
     let openPrefixes: [String]
+    /// Paths whose values are lists (`nodes.nodeData`): a variable through one of them reaches many values,
+    /// which is what an aggregate needs.
+    let lists: Set<String>
     public let documentName: String
 
-    public init(documentName: String, fields: [String: FieldType], openPrefixes: [String] = []) {
+    public init(documentName: String, fields: [String: FieldType], openPrefixes: [String] = [], lists: Set<String> = []) {
         self.documentName = documentName
         self.fields = fields
         self.openPrefixes = openPrefixes
+        self.lists = lists
+    }
+
+    /// Whether `variable` goes through a list (so an aggregate over it is meaningful): `false` when the
+    /// schema or the samples say it is a single value, `nil` when neither can tell (a user's own key no
+    /// sample holds).
+    public func passesThroughList(_ variable: DocumentPath, samples: [JSONValue]) -> Bool? {
+        let keys = variable.keys.map { $0.hasPrefix("load_") ? DocumentPath.alias($0) : $0 }
+        let prefixes = keys.indices.map { keys[...$0].joined(separator: ".") }
+        if prefixes.contains(where: lists.contains) { return true }
+        let seen = samples.compactMap { variable.passesThroughList(in: $0) }
+        if seen.contains(true) { return true }
+        if fields[keys.joined(separator: ".")] != nil || !seen.isEmpty { return false }
+        return nil
     }
 
     /// The type of `variable`, looking at the schema and then at sample documents; `nil` when unknown.
@@ -63,7 +80,8 @@ extension VariableSchema {
             "storage.disks": .number, "storage.size": .number, "network.interfaces": .number,
             "network.txBandwidth": .number, "network.rxBandwidth": .number, "nodes.count": .number,
         ].merging(node(prefix: "nodes.nodeData.")) { first, _ in first },
-        openPrefixes: ["clusterMetadata", "config", "nodes.nodeData.labels", "nodes.nodeData.nodeMetadata"])
+        openPrefixes: ["clusterMetadata", "config", "nodes.nodeData.labels", "nodes.nodeData.nodeMetadata"],
+        lists: ["tags", "nodes.nodeData"])
 
     private static let nodeMetrics: [String: FieldType] = [
         "vcpu.load1m": .number, "vcpu.load5m": .number, "vcpu.load15m": .number, "vcpu.count": .number, "vcpu.usage": .number,
@@ -79,5 +97,6 @@ extension VariableSchema {
         documentName: "cluster metrics",
         fields: ["clusterId": .string, "nodes.nodeId": .string]
             .merging(nodeMetrics.filter { !$0.key.hasPrefix("gpus.") }.map { ("cluster." + $0.key, $0.value) }) { first, _ in first }
-            .merging(nodeMetrics.map { ("nodes." + $0.key, $0.value) }) { first, _ in first })
+            .merging(nodeMetrics.map { ("nodes." + $0.key, $0.value) }) { first, _ in first },
+        lists: ["nodes"])
 }

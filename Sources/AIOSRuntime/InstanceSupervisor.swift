@@ -13,9 +13,12 @@ public struct InstanceLaunch: Sendable {
     /// Run after each exit of the instance's process, before it restarts or the supervisor stops (a
     /// container engine's client may leave its container behind when it is killed: this removes it).
     public var afterExit: [String]?
+    /// Where each spawn is recorded: its intent (with the marker the process carries) before the spawn, its
+    /// pid and start time after. A restart after a crash stops whatever the file names.
+    public var runFile: RunFile?
 
     public init(blockId: String, instanceId: String, command: [String], cwd: String, environment: [String: String], logPath: String,
-                host: String = "127.0.0.1", afterExit: [String]? = nil) {
+                host: String = "127.0.0.1", afterExit: [String]? = nil, runFile: RunFile? = nil) {
         self.blockId = blockId
         self.instanceId = instanceId
         self.command = command
@@ -24,6 +27,7 @@ public struct InstanceLaunch: Sendable {
         self.logPath = logPath
         self.host = host
         self.afterExit = afterExit
+        self.runFile = runFile
     }
 }
 
@@ -36,8 +40,10 @@ public struct SupervisionPolicy: Sendable {
     /// This many exits within `crashLoopWindow` seconds is a crash loop.
     public var crashLoopExits: Int = 3
     public var crashLoopWindow: Double = 120
-    /// An instance up this long has recovered: its backoff starts over.
-    public var stableAfter: Double = 30
+    /// An instance that had been ready this long when it exited was healthy (it was killed, or failed after
+    /// serving): it restarts at once, and its exit counts neither towards backoff nor towards a crash loop.
+    /// Only exits before readiness or within this time after it do.
+    public var stableAfter: Double = 60
     /// SIGTERM, then SIGKILL after this many seconds.
     public var terminationGrace: Double = 10
 
@@ -115,6 +121,7 @@ public actor InstanceSupervisor {
             }
         }
         loop = nil
+        if current == nil { launch.runFile?.remove() }
         await onEvent(.stopped)
     }
 
@@ -125,15 +132,18 @@ public actor InstanceSupervisor {
         while !stopping && !Task.isCancelled {
             let outcome = await runOnce()
             guard !stopping else { break }
-            // Only an instance that became ready and stayed up has recovered; one that never answers Health
-            // keeps counting towards a crash loop.
-            if let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
+            restarts += 1
+            // An instance that had been ready for a while was healthy: whatever ended it (a kill from outside,
+            // a failure after serving), it comes back at once and its history starts over. Only exits before
+            // or soon after readiness count towards backoff and a crash loop.
+            if case .exited(let status) = outcome, let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
                 backoff = policy.initialBackoff
                 exits.removeAll()
+                await onEvent(.exited(status: status, restarts: restarts, restartIn: 0, crashLooping: false, logTail: LogTail.read(launch.logPath)))
+                continue
             }
             exits.append(Date())
             exits.removeAll { Date().timeIntervalSince($0) > policy.crashLoopWindow }
-            restarts += 1
             let crashLooping = exits.count >= policy.crashLoopExits
             switch outcome {
             case .exited(let status):
@@ -156,19 +166,28 @@ public actor InstanceSupervisor {
     }
 
     private func runOnce() async -> Outcome {
+        readyAt = nil
         let port: Int
         let process: ChildProcess
         do {
             port = try FreePort.find(host: launch.host)
             var environment = launch.environment
             environment["AIOS_LISTEN"] = "\(launch.host):\(port)"
+            // The intent first: a crash right after the spawn still leaves a record that finds the process.
+            let marker = SpawnMarker.make()
+            environment[SpawnMarker.variable] = marker
+            try launch.runFile?.recordIntent(marker: marker, details: ["blockId": .string(launch.blockId), "instanceId": .string(launch.instanceId)])
             let spawned = try ProcessSpawner.spawn(launch.command, cwd: launch.cwd, environment: environment, logPath: launch.logPath)
             process = ChildProcess(pid: spawned.pid, startTime: spawned.startTime)
         } catch {
             return .failedToStart(String(describing: error))
         }
+        do {
+            try launch.runFile?.recordSpawned(process)
+        } catch {
+            LogTail.append(launch.logPath, "aios: cannot record pid \(process.pid) (\(error)); its spawn marker still finds it after a crash")
+        }
         current = process
-        readyAt = nil
         let address = "\(launch.host):\(port)"
         await onEvent(.started(process: process, address: address))
 

@@ -58,7 +58,7 @@ struct BlockManagement: Sendable {
                 guard let parameters = data.objectValue else {
                     throw APIError.validation([FieldError(path: path / "mgmtData", message: "set_parameters needs an object of parameters, got \(data.typeName)")])
                 }
-                return try await setParameters(block, parameters, instanceId: instanceId, instancePath: path / "instanceId")
+                return try await setParameters(block, parameters, at: path / "mgmtData", instanceId: instanceId, instancePath: path / "instanceId")
             }
             let connections = try self.connections(block, instanceId: instanceId, at: path / "instanceId")
             let answers = await Management.manage(connections, action: command, data: data)
@@ -72,12 +72,29 @@ struct BlockManagement: Sendable {
         guard var parameters = document.objectValue else {
             throw APIError.validation([FieldError(path: .root, message: "expected an object of parameters, got \(document.typeName)")])
         }
-        if parameters.count == 1, let inner = parameters["parameters"]?.objectValue { parameters = inner }
+        var path = FieldPath.root
+        if parameters.count == 1, let inner = parameters["parameters"]?.objectValue {
+            parameters = inner
+            path = path / "parameters"
+        }
         let block = try await existingBlock(blockId, at: FieldPath(dotted: "blockId"))
-        return try await setParameters(block, parameters, instanceId: nil, instancePath: .root)
+        return try await setParameters(block, parameters, at: path, instanceId: nil, instancePath: .root)
     }
 
-    private func setParameters(_ block: BlockRecord, _ parameters: [String: JSONValue], instanceId: String?, instancePath: FieldPath) async throws -> JSONValue {
+    /// The block's parameters after the update, checked against its component's parameter protocol as
+    /// `createBlock` checks them: a value the component refuses is never stored (the next start would fail).
+    private func checkedParameters(_ block: BlockRecord, _ parameters: [String: JSONValue], at path: FieldPath) async throws -> [String: JSONValue] {
+        let merged = block.resolved.parameters.merging(parameters) { _, new in new }
+        guard let component = try await registry.component(uri: block.componentURI.description) else {
+            throw APIError(.conflict, "component \(block.componentURI) of block \(block.blockId) is not registered; its parameters cannot be checked")
+        }
+        let errors = ProtocolTemplate(fields: component.spec.section("componentInitParametersProtocol")).validate(merged, at: path)
+        if !errors.isEmpty { throw APIError.validation(errors) }
+        return merged
+    }
+
+    private func setParameters(_ block: BlockRecord, _ parameters: [String: JSONValue], at path: FieldPath, instanceId: String?, instancePath: FieldPath) async throws -> JSONValue {
+        _ = try await checkedParameters(block, parameters, at: path)
         if let instanceId { _ = try self.connections(block, instanceId: instanceId, at: instancePath) }
         // Stored before it is applied: an instance that starts meanwhile reads the new parameters.
         let keys = parameters.keys.sorted().joined(separator: ", ")

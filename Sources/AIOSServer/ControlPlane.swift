@@ -28,6 +28,8 @@ public struct ControlPlane: Sendable {
     let thirdParty: ThirdPartyDeployer
     let secrets: BlockSecrets
     let logger: Logger
+    /// Removals under way: concurrent `removeBlock`s of one block share one removal.
+    let removals = BlockRemovals()
 
     init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets, logger: Logger) {
         self.secrets = secrets
@@ -47,8 +49,9 @@ public struct ControlPlane: Sendable {
         if let field = spec.hostCommandFields.first {
             try RequestPrincipal.require(.admin, "adding a component that runs a command on the platform's host (\(envelope.valuesPath / field))")
         }
+        let warnings = SpecWarnings.component(envelope.values, at: envelope.valuesPath)
         let task = TaskRecord(action: "addComponent", subject: spec.uri.description, status: .completed,
-                              result: ["componentURI": .string(spec.uri.description)])
+                              result: ["componentURI": .string(spec.uri.description), "warnings": SpecWarnings.json(warnings)])
         try await mapRegistryErrors(field: spec.uri.description, path: (envelope.valuesPath / "componentId").description) {
             try await registry.addComponent(ComponentRecord(spec: spec), task: task)
         }
@@ -119,6 +122,7 @@ public struct ControlPlane: Sendable {
     /// `Starting` with its placement, or `Failed` with the report. A dry run places without storing anything.
     public func createBlock(_ document: JSONValue) async throws -> Outcome {
         let spec = try BlockSpec(envelope: SpecEnvelope(document: document))
+        let warnings = SpecWarnings.json(SpecWarnings.block(spec.values, at: spec.valuesPath))
         guard let component = try await registry.component(uri: spec.componentURI.description) else {
             throw APIError(.notFound, "component \"\(spec.componentURI)\" does not exist; add it with addComponent first",
                            fields: [FieldError(path: spec.valuesPath / "blockComponentURI", message: "no such component")])
@@ -127,7 +131,8 @@ public struct ControlPlane: Sendable {
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
         if spec.isDryRun {
-            return Outcome(taskId: "", result: Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes))
+            let result = Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes)
+            return Outcome(taskId: "", result: Self.with(warnings, result))
         }
 
         let block = try secrets.sealed(BlockRecord(spec: spec, resolved: resolved), component: component.spec)
@@ -155,7 +160,7 @@ public struct ControlPlane: Sendable {
             throw error
         }
         task.status = placed.phase == .failed ? .failed : .completed
-        task.result = Self.blockResult(placed)
+        task.result = Self.with(warnings, Self.blockResult(placed))
         task.updatedAt = Date()
         try await registry.putTask(task)
         return Outcome(taskId: task.id, result: task.result)
@@ -169,6 +174,11 @@ public struct ControlPlane: Sendable {
         }
         await instances.start(block)
         return block
+    }
+
+    /// A reply's result with the spec's `warnings` added.
+    static func with(_ warnings: JSONValue, _ result: JSONValue) -> JSONValue {
+        .object((result.objectValue ?? [:]).merging(["warnings": warnings]) { _, warnings in warnings })
     }
 
     static func blockResult(_ block: BlockRecord) -> JSONValue {
@@ -249,6 +259,13 @@ public struct ControlPlane: Sendable {
         let notFound = APIError(.notFound, "block \"\(blockId ?? "")\" does not exist",
                                 fields: [FieldError(path: envelope.valuesPath / "blockId", message: "no such block")])
         guard let blockId else { throw notFound }
+        return try await removals.run(blockId) {
+            try await self.remove(blockId, force: force, notFound: notFound)
+        }
+    }
+
+    /// Marks the block `Deleting` (persisted first, so a restart finishes the removal) and removes it.
+    private func remove(_ blockId: String, force: Bool, notFound: APIError) async throws -> Outcome {
         let block: BlockRecord
         do {
             block = try await registry.transition(blockId: blockId) { block, _ in

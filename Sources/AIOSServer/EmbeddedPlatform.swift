@@ -35,6 +35,8 @@ public struct EmbeddedPlatform: Sendable {
         public var keepLogs = false
         /// Seconds an HTTP connection may send nothing before it is closed (idle, or stalled mid-request).
         public var httpIdleTimeout: Double = 15
+        /// Directories split tasks may read models from (`--model-dir`).
+        public var modelDirectories: [String] = []
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -124,7 +126,8 @@ public struct EmbeddedPlatform: Sendable {
         await vdags.startAll()
         let splits = try SplitService(
             registry: registry, controlPlane: controlPlane, vdags: vdags, executors: executors,
-            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv),
+            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv,
+                                 modelDirectories: configuration.modelDirectories),
             logger: logger)
         try await splits.resume()
         let gateway = InferenceGateway(executors: executors, directory: RegistryBlockDirectory(registry: registry), logger: logger)

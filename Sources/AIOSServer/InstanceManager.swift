@@ -210,6 +210,7 @@ actor InstanceManager {
         if !configuration.keepLogs {
             try? manager.removeItem(at: configuration.dataDirectory.appendingPathComponent("logs/\(blockId)"))
         }
+        try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(blockId))
     }
 
     /// After a restart, before anything else runs: stops every process an earlier run left (matched by pid
@@ -224,12 +225,26 @@ actor InstanceManager {
                 logger.notice("removed a container left by an earlier run", metadata: ["container": "\(name)"])
             }
         }
+        // Every spawn's run file: the intent recorded before it, the pid after. One whose pid was never
+        // recorded (the crash came right after the spawn) is found by the marker in its environment.
+        let grace = configuration.policy.terminationGrace, logger = self.logger
+        await withTaskGroup(of: Void.self) { group in
+            for runFile in instanceRunFiles() {
+                group.addTask {
+                    if let record = await runFile.stopLeftover(grace: grace) {
+                        logger.notice("stopped an instance left by an earlier run", metadata: [
+                            "blockId": "\(record["blockId"]?.stringValue ?? "?")", "instanceId": "\(record["instanceId"]?.stringValue ?? "?")",
+                            "pid": "\(record["pid"]?.intValue.map(String.init) ?? "not recorded")",
+                        ])
+                    }
+                }
+            }
+        }
         let blocks = try await registry.blocks()
         await withTaskGroup(of: Void.self) { group in
             for block in blocks {
                 for record in block.instances.compactMap(InstanceRecord.init(json:)) {
                     guard let pid = record.pid, let startTime = record.startTime else { continue }
-                    let grace = configuration.policy.terminationGrace, logger = self.logger
                     group.addTask {
                         if await OrphanReaper.stop(pid: pid, startTime: startTime, grace: grace) {
                             logger.notice("stopped an instance left by an earlier run", metadata: [
@@ -401,6 +416,23 @@ actor InstanceManager {
         configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/\(instanceId).log")
     }
 
+    private var runDirectory: URL { configuration.dataDirectory.appendingPathComponent("run/instances") }
+
+    /// Where an instance's spawns are recorded (`RunFile`): removed when its supervisor stops it.
+    private func runFile(_ blockId: String, _ instanceId: String) -> RunFile {
+        RunFile(url: runDirectory.appendingPathComponent("\(blockId)/\(instanceId).json"))
+    }
+
+    /// The run files an earlier run left.
+    private func instanceRunFiles() -> [RunFile] {
+        let fileManager = FileManager.default
+        let blocks = (try? fileManager.contentsOfDirectory(at: runDirectory, includingPropertiesForKeys: nil)) ?? []
+        return blocks.flatMap { block in
+            ((try? fileManager.contentsOfDirectory(at: block, includingPropertiesForKeys: nil)) ?? [])
+                .filter { $0.pathExtension == "json" }.map(RunFile.init(url:))
+        }
+    }
+
     /// The instance's command, environment and block file.
     private func prepare(block: BlockRecord, component: ComponentSpec, runtime: Runtime,
                          placement: BlockPlacement.Instance, logPath: String) throws -> InstanceLaunch {
@@ -430,10 +462,13 @@ actor InstanceManager {
         switch runtime {
         case .process(let process):
             return InstanceLaunch(blockId: block.blockId, instanceId: placement.instanceId, command: process.command,
-                                  cwd: process.cwd, environment: environment, logPath: logPath)
+                                  cwd: process.cwd, environment: environment, logPath: logPath,
+                                  runFile: runFile(block.blockId, placement.instanceId))
         case .container(let engine, let image):
-            return containerLaunch(engine, image: image, block: block, placement: placement, environment: environment,
-                                   blockFile: blockFilePath.path, logPath: logPath)
+            var launch = containerLaunch(engine, image: image, block: block, placement: placement, environment: environment,
+                                         blockFile: blockFilePath.path, logPath: logPath)
+            launch.runFile = runFile(block.blockId, placement.instanceId)
+            return launch
         }
     }
 

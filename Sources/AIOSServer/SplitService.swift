@@ -16,6 +16,8 @@ actor SplitService: TextGenerators {
     struct Configuration: Sendable {
         var dataDirectory: URL
         var pythonVirtualEnv: String?
+        /// Where models may be read from (`aios up --model-dir`); artifacts of the store are allowed too.
+        var modelDirectories: [String] = []
         /// How long `deploy` waits for the split blocks to be ready by default.
         var readyTimeout: Double = 180
     }
@@ -108,15 +110,15 @@ actor SplitService: TextGenerators {
     func create(_ document: JSONValue) async throws -> JSONValue {
         guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
         let request = try SplitRequest(document: document)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: request.model, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw APIError.validation([FieldError(path: "model", message: "no such file on the platform's host: \(request.model)")])
-        }
+        // The task shows the model as given; only the splitter gets the file it resolves to (an artifact's
+        // place in the data directory included).
+        var resolved = request
+        resolved.model = try ModelDirectories(configuration.modelDirectories).file(for: request.model, artifacts: artifacts)
         let targets = try await targetNodes(for: request)
         let task = SplitTaskRecord(message: "waiting to start", request: request.taskData(targets: targets))
         try await registry.putSplitTask(task)
-        logger.info("split task created", metadata: ["taskId": "\(task.id)", "model": "\(request.model)", "splits": "\(task.request["splits"]?.jsonString() ?? "")"])
-        running[task.id] = Task { await self.run(task, request: request) }
+        logger.info("split task created", metadata: ["taskId": "\(task.id)", "model": "\(resolved.model)", "splits": "\(task.request["splits"]?.jsonString() ?? "")"])
+        running[task.id] = Task { await self.run(task, request: resolved) }
         return ["success": true, "task_id": .string(task.id), "status": .string(task.status.rawValue)]
     }
 
@@ -174,7 +176,9 @@ actor SplitService: TextGenerators {
             environment.merge(extra) { _, new in new }
         }
         environment["TASK_ID"] = task.id
-        environment["TASK_DATA"] = JSONValue.object(task.request).jsonString()
+        var taskData = task.request
+        taskData["model"] = .string(request.model)
+        environment["TASK_DATA"] = JSONValue.object(taskData).jsonString()
         environment["AIOS_SPLIT_OUTPUT_DIR"] = output.path
         task.status = .running
         task.message = "splitter started: \(command.joined(separator: " "))"

@@ -10,11 +10,11 @@ struct EchoPlatform {
     let componentURI: String
     private let data: URL
 
-    static func start(name: String) async throws -> EchoPlatform {
+    static func start(name: String, arguments: [String] = []) async throws -> EchoPlatform {
         let release = StartupBenchmark.repository.appendingPathComponent(".build/release")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("aios-bench-\(name)-\(UUID().uuidString.prefix(8))")
         let platform = try StartupBenchmark.Platform.start(binary: release.appendingPathComponent("aios").path, data: data,
-                                                            venv: StartupBenchmark.repository.appendingPathComponent(".venv").path)
+                                                            venv: StartupBenchmark.repository.appendingPathComponent(".venv").path, arguments: arguments)
         let client = platform.client
         let component: JSONValue = [
             "componentId": ["name": .string(name), "version": "1", "releaseTag": "b"], "componentType": "tool",

@@ -18,7 +18,9 @@ enum SplitBenchmark {
 
     static func run() async throws {
         let repository = StartupBenchmark.repository
-        let echo = try await EchoPlatform.start(name: "bench-split")
+        let model = try modelPath(repository)
+        // The platform reads models only from its model directories.
+        let echo = try await EchoPlatform.start(name: "bench-split", arguments: ["--model-dir", URL(fileURLWithPath: model).deletingLastPathComponent().path])
         defer { echo.stop() }
         let client = echo.client
         let runner = repository.appendingPathComponent("examples/llm-split")
@@ -30,7 +32,6 @@ enum SplitBenchmark {
         values["runtime"] = .object(runtime)
         component = ["body": ["spec": ["values": .object(values)]]]
         _ = try await client.post("/api/addComponent", body: JSONValue.object(component).jsonData()).get()
-        let model = try modelPath(repository)
 
         let slow = APIClient(server: echo.platform.url, token: echo.platform.token, timeout: .seconds(600))
         var controllers: [Int: String] = [:]

@@ -133,11 +133,13 @@ enum StartupBenchmark {
 
         var client: APIClient { APIClient(server: url, token: token) }
 
-        static func start(binary: String, data: URL, venv: String) throws -> Platform {
+        /// `arguments` are added to `aios up`'s (e.g. `--model-dir`).
+        static func start(binary: String, data: URL, venv: String, arguments: [String] = []) throws -> Platform {
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["up", "--data-dir", data.path, "--http-port", "0", "--grpc-port", "0", "--python-venv", venv, "--log-level", "warning"]
+                + arguments
             let output = Pipe()
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice

@@ -49,6 +49,9 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Keep a removed block's instance logs (by default they go with the block).")
     var keepLogs = false
 
+    @Option(name: .customLong("model-dir"), help: "A directory split tasks may read models from (repeat it); no other host file is opened as a model.")
+    var modelDirectories: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -82,6 +85,12 @@ struct Up: AsyncParsableCommand {
         for (name, port) in [("--http-port", httpPort), ("--grpc-port", grpcPort)] where !(0...65535).contains(port) {
             throw ValidationError("\(name) must be between 0 and 65535, got \(port)")
         }
+        for directory in modelDirectories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--model-dir \(directory) is not a directory")
+            }
+        }
     }
 
     func run() async throws {
@@ -104,6 +113,7 @@ struct Up: AsyncParsableCommand {
         configuration.tlsKeyPath = tlsKey
         configuration.keepLogs = keepLogs
         configuration.httpIdleTimeout = httpIdleTimeout
+        configuration.modelDirectories = modelDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

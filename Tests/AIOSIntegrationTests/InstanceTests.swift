@@ -134,6 +134,56 @@ final class InstanceTests: XCTestCase {
         }
     }
 
+    /// The wordcount example, its instances importing this checkout's Python SDK, ready to serve.
+    @discardableResult
+    private func readyWordcount() async throws -> JSONValue {
+        guard PlatformProcess.pythonVirtualEnv != nil else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no .venv: make test creates it") }
+            throw XCTSkip("no .venv with the Python SDK; `make test` creates it")
+        }
+        let sdk = PlatformProcess.repositoryRoot.appendingPathComponent("python/aios_instance").path
+        let component = Fixtures.withSpecValues(try Fixtures.exampleComponent("python-wordcount")) { values in
+            var runtime = values["runtime"]?.objectValue ?? [:]
+            runtime["env"] = ["PYTHONPATH": .string(sdk)]
+            values["runtime"] = .object(runtime)
+        }
+        try await ok("/api/addComponent", component)
+        try apply("examples/python-wordcount/block.json")
+        return try await platform.waitForPhase("wordcount-1", "Ready", timeout: 60)
+    }
+
+    func testABlockRefusingItsInputAnswersInvalidArgument() async throws {
+        try await readyWordcount()
+        // wordcount's on_preprocess returns (False, reason) for data without a "text" string.
+        let rest = try await platform.post("/v1/infer", json: ["block_id": "wordcount-1", "data": ["words": 3]])
+        XCTAssertEqual(rest.status, 400, rest.body.jsonString())
+        XCTAssertEqual(rest.body["error"]?["code"], "INVALID_ARGUMENT", rest.body.jsonString())
+        XCTAssertTrue(rest.body["error"]?["message"]?.stringValue?.contains("string field \"text\"") == true, rest.body.jsonString())
+        try await GatewayClient.with(platform) { gateway in
+            let outcome = await gateway.infer(block: "wordcount-1", data: ["words": 3])
+            XCTAssertEqual(outcome.code, .invalidArgument, outcome.message)
+            let fine = await gateway.infer(block: "wordcount-1", data: ["text": "still serving"])
+            XCTAssertEqual(fine.data?["words"], 2, fine.message)
+        }
+    }
+
+    func testParameterUpdatesAreCheckedAgainstTheComponentProtocol() async throws {
+        try await readyWordcount()
+        let mgmt = try await platform.post("/api/executeMgmtCommand", json: ["blockId": "wordcount-1", "mgmtCommand": "set_parameters", "mgmtData": ["top_k": -7]])
+        XCTAssertEqual(mgmt.status, 400, mgmt.body.jsonString())
+        XCTAssertEqual(mgmt.body["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue }, ["mgmtData.top_k"], mgmt.body.jsonString())
+        let rest = try await platform.post("/api/blocks/wordcount-1/parameters", json: ["parameters": ["top_k": 2, "lowercase": "yes", "typo_k": 1]])
+        XCTAssertEqual(rest.status, 400, rest.body.jsonString())
+        XCTAssertEqual(rest.body["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue }, ["parameters.lowercase", "parameters.typo_k"], rest.body.jsonString())
+        // Nothing refused was stored: the block still has its parameters, and a good update goes through.
+        let stored = try await platform.get("/api/blocks/wordcount-1")
+        XCTAssertEqual(stored.body["resolved"]?["parameters"], ["top_k": 3, "lowercase": true])
+        let good = try await platform.post("/api/blocks/wordcount-1/parameters", json: ["top_k": 5])
+        XCTAssertEqual(good.status, 200, good.body.jsonString())
+        let updated = try await platform.get("/api/blocks/wordcount-1")
+        XCTAssertEqual(updated.body["resolved"]?["parameters"]?["top_k"], 5)
+    }
+
     func testACrashedInstanceIsRestarted() async throws {
         try apply("examples/swift-echo/component.json")
         try apply("examples/swift-echo/block.json")

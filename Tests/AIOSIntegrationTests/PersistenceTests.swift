@@ -67,4 +67,46 @@ final class PersistenceTests: XCTestCase {
         let running = InstanceProcesses.running(blockId: "durable", dataDirectory: directory)
         XCTAssertEqual(running.count, 1, "exactly the desired instances run, no duplicates: \(running.map(InstanceProcesses.describe))")
     }
+
+    /// The window the pid record leaves: `kill -9` right after an instance was spawned, before its pid was
+    /// recorded. What the run recorded before the spawn (its run file, the marker in its environment) is
+    /// enough for the restart to find and stop it.
+    func testAnInstanceSpawnedJustBeforeKill9IsStoppedOnRestart() async throws {
+        let directory = temporaryDirectory("kill9-spawn")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try PlatformProcess(dataDirectory: directory)
+        try await populate(first)
+        let recorded = try await pid(first)
+        let runFiles = directory.appendingPathComponent("run/instances/durable")
+        let names = try FileManager.default.contentsOfDirectory(atPath: runFiles.path)
+        XCTAssertEqual(names.count, 1, "one run file per running instance: \(names)")
+        first.stop(signal: SIGKILL)
+
+        // What the killed run had just done for a second instance: its intent recorded, then the spawn.
+        let marker = UUID().uuidString.lowercased()
+        try JSONValue.object(["blockId": "durable", "instanceId": "inst-spawned", "spawnMarker": .string(marker)]).jsonData()
+            .write(to: runFiles.appendingPathComponent("inst-spawned.json"))
+        let spawned = Process()
+        spawned.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        // An instance with a worker: a process group of two. (SIGTERM unblocked and back to its default: the test
+        // runner's children inherit it blocked, and the stop would wait out its grace period for SIGKILL.)
+        spawned.arguments = ["python3", "-c", "import os, signal, time; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM]); "
+                             + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.fork(); time.sleep(300)"]
+        spawned.environment = [
+            "PATH": "/usr/bin:/bin", "AIOS_SPAWN_ID": marker, "AIOS_BLOCK_ID": "durable",
+            "AIOS_BLOCK_FILE": directory.appendingPathComponent("instances/durable/inst-spawned.json").path,
+        ]
+        try spawned.run()
+        try await Task.sleep(for: .milliseconds(300))
+        let orphans = InstanceProcesses.running(blockId: "durable", dataDirectory: directory)
+        XCTAssertEqual(orphans.count, 3, "the recorded instance, and the unrecorded one with its child: \(orphans.map(InstanceProcesses.describe))")
+
+        let second = try PlatformProcess(dataDirectory: directory)
+        try await verify(second)
+        XCTAssertFalse(InstanceProcesses.alive(recorded), "the recorded instance is stopped")
+        let running = InstanceProcesses.running(blockId: "durable", dataDirectory: directory)
+        XCTAssertEqual(running.count, 1, "exactly the recorded instances run, the unrecorded spawn and its child stopped: \(running.map(InstanceProcesses.describe))")
+        XCTAssertTrue(second.log.contains("inst-spawned"), "the restart says what it stopped; log:\n\(second.log)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: runFiles.appendingPathComponent("inst-spawned.json").path))
+    }
 }

@@ -234,6 +234,64 @@ final class PlacementScenarioTests: XCTestCase {
         XCTAssertEqual(stored.status, 404, "a rejected block is not stored")
     }
 
+    /// A block pinned to `clusterId` whose instances ask for no resources, as a dry run.
+    private func dryRunAskingNothing(_ id: String, clusterId: String, instances: Int) async throws -> JSONValue {
+        let reply = try await post("/api/createBlock", [
+            "blockId": .string(id), "blockComponentURI": "model.chat:1.0.0-stable", "mode": "dry-run",
+            "minInstances": .number(Double(instances)), "maxInstances": .number(Double(instances)),
+            "policyRulesSpec": [["values": ["name": "clusterAllocator", "policyRuleURI": "policy.clusterAllocator.pin:v1",
+                                            "parameters": ["filter": ["clusterQuery": ["variable": "id", "operator": "==", "value": .string(clusterId)]]]]]],
+        ])
+        return reply.body["result"] ?? .null
+    }
+
+    func testInstancesAskingForNothingStillReserveADefaultShare() async throws {
+        try await post("/api/addComponent", Fixtures.chatComponent)
+        try await post("/api/createCluster", [
+            "id": "two-core", "regionId": "r1", "nodes": ["nodeData": [["id": "small", "vcpus": ["count": 2], "memory": 128_000]]],
+        ])
+        try await post("/api/nodeMetrics", Fixtures.nodeMetrics(cluster: "two-core", node: "small"))
+        // 0.1 CPU each: twenty fit on two cores, a thousand do not.
+        let thousand = try await dryRunAskingNothing("many", clusterId: "two-core", instances: 1000)
+        XCTAssertEqual(thousand["placeable"], false, thousand.jsonString())
+        XCTAssertTrue(thousand.jsonString().contains("default reservation"), thousand.jsonString(pretty: true))
+        let twenty = try await dryRunAskingNothing("twenty", clusterId: "two-core", instances: 20)
+        XCTAssertEqual(twenty["placeable"], true, twenty.jsonString())
+        let twentyOne = try await dryRunAskingNothing("twenty-one", clusterId: "two-core", instances: 21)
+        XCTAssertEqual(twentyOne["placeable"], false, twentyOne.jsonString())
+    }
+
+    func testAnAggregateOverASingleValueIsRefusedAndUnknownNamesAreWarned() async throws {
+        try await post("/api/addComponent", Fixtures.chatComponent)
+        func block(_ id: String, condition: JSONValue, extra: [String: JSONValue] = [:], policyName: String = "resourceAllocator") -> JSONValue {
+            var values: [String: JSONValue] = [
+                "blockId": .string(id), "blockComponentURI": "model.chat:1.0.0-stable", "minInstances": 1, "maxInstances": 1, "mode": "dry-run",
+                "policyRulesSpec": [
+                    ["values": ["name": "clusterAllocator", "policyRuleURI": "policy.clusterAllocator.x:v1", "parameters": ["filter": ["clusterQuery": condition]]]],
+                    ["values": ["name": .string(policyName), "policyRuleURI": "policy.resourceAllocator.x:v1", "parameters": [:]]],
+                ],
+            ]
+            values.merge(extra) { _, new in new }
+            return Fixtures.envelope(.object(values))
+        }
+        let single = try await post("/api/createBlock", block("agg-single", condition: ["aggOperator": "sum", "target": "gpus.count", "operator": ">", "value": 1]), expect: 400)
+        XCTAssertEqual(single.body["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue },
+                       ["body.spec.values.policyRulesSpec[0].values.parameters.filter.clusterQuery.target"], single.body.jsonString())
+        try await post("/api/createBlock", block("agg-list", condition: ["aggOperator": "sum", "target": "nodes.nodeData.gpus.count", "operator": ">=", "value": 0]))
+
+        let warned = try await post("/api/createBlock", block("warned", condition: [:], extra: ["replicas": 3], policyName: "resourceAlocator"))
+        XCTAssertEqual(warned.body["result"]?["warnings"]?.arrayValue?.compactMap { $0["path"]?.stringValue },
+                       ["body.spec.values.replicas", "body.spec.values.policyRulesSpec[1].values.name"], warned.body.jsonString())
+        let clean = try await post("/api/createBlock", block("clean", condition: [:]))
+        XCTAssertEqual(clean.body["result"]?["warnings"], [], clean.body.jsonString())
+        var noted = try XCTUnwrap(Fixtures.chatComponent.objectValue)
+        noted["componentId"] = ["name": "noted", "version": "1.0.0", "releaseTag": "stable"]
+        noted["componentVersionNotes"] = "extra"
+        let component = try await post("/api/addComponent", Fixtures.envelope(.object(noted)))
+        XCTAssertEqual(component.body["result"]?["warnings"]?.arrayValue?.compactMap { $0["path"]?.stringValue },
+                       ["body.spec.values.componentVersionNotes"], component.body.jsonString())
+    }
+
     func testClusterMetricsAggregateCorrectly() async throws {
         try await post("/api/createCluster", cluster("agg", vendor: "v", nodes: [("n-1", 2, 40960), ("n-2", 1, 24000)]))
         try await post("/api/nodeMetrics", Fixtures.nodeMetrics(cluster: "agg", node: "n-1", load15m: 2, memoryFree: 1000,

@@ -123,4 +123,30 @@ final class PlatformAPITests: XCTestCase {
         XCTAssertEqual(again.status, 404)
         XCTAssertEqual(again.body["error"]?["fields"]?.arrayValue?.first?["path"], "body.spec.values.blockId")
     }
+
+    /// Concurrent `removeBlock`s of one block make one removal: those that arrive while it runs answer with its
+    /// task id, those after it 404.
+    func testConcurrentRemovalsOfOneBlockRemoveItOnce() async throws {
+        let platform = try startPlatform("remove-once")
+        _ = try await platform.post("/api/addComponent", json: Fixtures.chatComponent)
+        let created = try await platform.post("/api/createBlock", json: [
+            "blockId": "contested", "blockComponentURI": "model.chat:1.0.0-stable", "minInstances": 1, "maxInstances": 1,
+        ])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        try await platform.waitForPhase("contested", "Ready")
+        let replies = try await withThrowingTaskGroup(of: PlatformProcess.Reply.self) { group in
+            for _ in 0..<6 {
+                group.addTask { try await platform.post("/api/removeBlock", json: ["blockId": "contested"]) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(Set(replies.map(\.status)).subtracting([200, 404]), [], replies.map { $0.body.jsonString() }.joined(separator: "\n"))
+        let taskIds = Set(replies.filter { $0.status == 200 }.compactMap { $0.body["task_id"]?.stringValue })
+        XCTAssertEqual(taskIds.count, 1, "one removal, one task: \(replies.map { $0.body.jsonString() })")
+        let tasks = try await platform.get("/api/tasks")
+        let removals = tasks.body.arrayValue?.filter { $0["action"] == "removeBlock" } ?? []
+        XCTAssertEqual(removals.count, 1, tasks.body.jsonString())
+        let gone = try await platform.get("/api/blocks/contested")
+        XCTAssertEqual(gone.status, 404)
+    }
 }

@@ -12,9 +12,22 @@ final class SplitTaskTests: XCTestCase {
     static let prompt = "What is the capital of France?"
     static let storyPrompt = "Write a short story about a robot who learns to paint."
 
+    /// A model directory of the test's own (for made-up model files).
+    private var models: URL { directory.appendingPathComponent("models") }
+
     override func setUp() async throws {
         directory = temporaryDirectory("splits")
-        platform = try PlatformProcess(dataDirectory: directory)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("models"), withIntermediateDirectories: true)
+        // The platform reads models only from its model directories: SmolLM2's, and the test's own.
+        platform = try PlatformProcess(dataDirectory: directory, arguments: Self.modelDirectoryArguments() + ["--model-dir", models.path])
+    }
+
+    /// `--model-dir` with the directory of SmolLM2's GGUF, when the venv has it.
+    static func modelDirectoryArguments() -> [String] {
+        guard let run = try? Command.run([Command.python, PlatformProcess.repositoryRoot.appendingPathComponent("examples/llm-init/llama_server.py").path, "model-path"]),
+              run.status == 0 else { return [] }
+        let path = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return ["--model-dir", URL(fileURLWithPath: path).deletingLastPathComponent().path]
     }
 
     override func tearDown() async throws {
@@ -252,8 +265,21 @@ final class SplitTaskTests: XCTestCase {
     }
 
     func testBadSplitRequestsAreRefusedNamingTheField() async throws {
-        let missing = try await post("/api/splits", ["model": "/nonexistent/model.gguf", "splits": 2], expect: 400)
+        // Host files outside the model directories are refused alike, whether they exist or not, without a path.
+        let outside = try await post("/api/splits", ["model": "/etc/passwd", "splits": 2], expect: 400)
+        XCTAssertTrue(outside.jsonString().contains("model directories"), outside.jsonString())
+        for model in ["/nonexistent/model.gguf", .string(models.path + "/../aios.db")] as [JSONValue] {
+            let refused = try await post("/api/splits", ["model": model, "splits": 2], expect: 400)
+            XCTAssertEqual(refused, outside, "\(model) is refused as /etc/passwd is")
+        }
+        XCTAssertFalse(outside.jsonString().contains("/etc") || outside.jsonString().contains(directory.path), outside.jsonString())
+        try FileManager.default.createSymbolicLink(atPath: models.appendingPathComponent("escape.gguf").path, withDestinationPath: "/etc/passwd")
+        let escape = try await post("/api/splits", ["model": .string(models.appendingPathComponent("escape.gguf").path), "splits": 2], expect: 400)
+        XCTAssertEqual(escape, outside, "a link out of a model directory is outside it")
+        let missing = try await post("/api/splits", ["model": .string(models.appendingPathComponent("missing.gguf").path), "splits": 2], expect: 400)
         XCTAssertTrue(missing.jsonString().contains("no such file"), missing.jsonString())
+        let noArtifact = try await post("/api/splits", ["model": .string("/api/artifacts/" + String(repeating: "0", count: 64)), "splits": 2], expect: 400)
+        XCTAssertTrue(noArtifact.jsonString().contains("no such artifact"), noArtifact.jsonString())
         let bad = try await post("/api/splits", ["model": "relative.gguf", "splits": 0, "splitter": "magic"], expect: 400)
         let paths = bad["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
         XCTAssertEqual(Set(paths), ["model", "splits", "splitter"], bad.jsonString())
@@ -280,7 +306,7 @@ final class SplitTaskTests: XCTestCase {
 
         execute_model_splitter(Splitter)
         """.write(to: program, atomically: true, encoding: .utf8)
-        let model = directory.appendingPathComponent("model.gguf")
+        let model = models.appendingPathComponent("model.gguf")
         try Data("not really".utf8).write(to: model)
         let created = try await post("/api/splits", ["model": .string(model.path), "splits": 2,
                                                      "splitter": ["command": ["python3", .string(program.path)], "cwd": .string(directory.path)]], expect: 202)

@@ -86,6 +86,24 @@ final class SpecValidationTests: XCTestCase {
         ])
     }
 
+    func testPlatformInitSettingsAreAcceptedWhateverTheComponentDeclares() throws {
+        var values = try XCTUnwrap(component.objectValue)
+        values["componentInitSettingsProtocol"] = ["model_dir": ["type": "string"]]
+        values["componentInitSettings"] = ["model_dir": "/models", "timeout_ms": 5000]
+        let declaresOthers = try ComponentSpec(envelope: SpecEnvelope(document: .object(values)))
+        func block(_ initSettings: JSONValue) throws -> BlockSpec {
+            try BlockSpec(envelope: SpecEnvelope(document: [
+                "blockComponentURI": "model.chat:1.0.0-stable", "minInstances": 1, "maxInstances": 1, "initSettings": initSettings,
+            ]))
+        }
+        let resolved = try block(["timeout_ms": 60000]).resolve(with: declaresOthers)
+        XCTAssertEqual(resolved.initSettings, ["model_dir": "/models", "timeout_ms": 60000])
+        // Still checked, against the platform's own rules; the component's own keys against its protocol.
+        XCTAssertEqual(paths { _ = try block(["timeout_ms": -1, "model_dir": 3, "tiemout_ms": 1]).resolve(with: declaresOthers) }, [
+            "initSettings.model_dir", "initSettings.tiemout_ms", "initSettings.timeout_ms",
+        ])
+    }
+
     func testBlockShapeErrors() {
         XCTAssertEqual(paths { _ = try BlockSpec(envelope: SpecEnvelope(document: [
             "blockId": "Bad_Id", "blockComponentURI": "nope", "minInstances": 3, "maxInstances": 2,

@@ -85,6 +85,27 @@ final class PlacerTests: XCTestCase {
         XCTAssertEqual(third.first?.nodeId, "gpu", "the CPU node is full; the GPU node still takes CPU work")
     }
 
+    func testInstancesAskingForNothingReserveTheDefaultShare() {
+        let twoCores = [cluster("c", [node("small", gpus: [], vcpus: 2)])]
+        XCTAssertEqual(ResourceRequest().cpus, ResourceRequest.defaultCPUs)
+        XCTAssertEqual(ResourceRequest().memory, ResourceRequest.defaultMemoryMB)
+        let twenty = placed(place(request(ResourceRequest(), instances: 20), twoCores))
+        XCTAssertEqual(twenty.map(\.cpus), Array(repeating: 0.1, count: 20))
+        guard case .unplaced(let report) = place(request(ResourceRequest(), instances: 1000), twoCores) else {
+            return XCTFail("a thousand instances placed on two cores")
+        }
+        XCTAssertTrue(report.lines.joined().contains("default reservation"), report.lines.joined(separator: "\n"))
+        guard case .unplaced = place(request(ResourceRequest()), twoCores, reservations: twenty) else {
+            return XCTFail("a twenty-first instance placed on two full cores")
+        }
+        // A node that declares no CPUs is not refused the default (its capacity is unknown); an explicit ask is.
+        let undeclared = [cluster("c", [node("unknown", gpus: [], vcpus: 0)])]
+        XCTAssertEqual(placed(place(request(ResourceRequest(), instances: 3), undeclared)).count, 3)
+        guard case .unplaced = place(request(ResourceRequest(cpus: 1)), undeclared) else {
+            return XCTFail("an explicit CPU request placed on a node that declares no CPUs")
+        }
+    }
+
     func testStaleAndSilentNodesAreSkipped() {
         let silent = CapacitySnapshot.Node(id: "silent", vcpus: 8, memory: 1000, declaredGPUs: 0, live: nil)
         guard case .unplaced(let report) = place(request(ResourceRequest()), [cluster("c", [node("old", gpus: [], age: 31), silent])]) else {

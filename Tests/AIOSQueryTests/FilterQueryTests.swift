@@ -70,6 +70,19 @@ final class FilterQueryTests: XCTestCase {
         XCTAssertFalse(try query(["aggOperator": "max", "target": "nodes.nodeData.gpus.gpus.memory", "operator": ">", "value": 50000]).matches(cluster))
     }
 
+    func testAnAggregateNeedsAPathThroughAList() {
+        for target in ["gpus.count", "reputation", "clusterMetadata.zone"] {
+            XCTAssertThrowsError(try FilterQuery.parse(["aggOperator": "sum", "target": .string(target), "operator": ">", "value": 1],
+                                                       at: FieldPath(dotted: "filter"), schema: .cluster, samples: [cluster]), target) { error in
+                XCTAssertEqual((error as? APIError)?.fields.map(\.path), ["filter.target"])
+                XCTAssertTrue((error as? APIError)?.fields.first?.message.contains("not a list") == true, "\(error)")
+            }
+        }
+        XCTAssertNoThrow(try query(["aggOperator": "count", "target": "tags", "operator": "==", "value": 2]))
+        XCTAssertNoThrow(try query(["aggOperator": "max", "target": "nodes.gpus.freeMem", "operator": ">", "value": 1], schema: .clusterMetrics))
+        XCTAssertThrowsError(try query(["aggOperator": "max", "target": "cluster.gpu.totalFreeMem", "operator": ">", "value": 1], schema: .clusterMetrics))
+    }
+
     func testMetricNamesAcceptBothSpellings() throws {
         let metrics: JSONValue = ["cluster": ["vcpu": ["load15m": 4]]]
         for name in ["cluster.vcpu.load15m", "cluster.vcpu.load_15m"] {

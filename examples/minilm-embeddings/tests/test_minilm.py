@@ -186,11 +186,11 @@ def test_block_end_to_end(instance: Any, model: MiniLM) -> None:
     for data, message in bad:
         with pytest.raises(grpc.RpcError) as e:
             c.infer(data)
-        assert e.value.code() == grpc.StatusCode.INTERNAL
-        assert e.value.details() == f"on_preprocess failed: {message}"
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details() == f"on_preprocess refused the input: {message}"
     with pytest.raises(grpc.RpcError) as e:
         c.infer(raw="not json")
-    assert e.value.code() == grpc.StatusCode.INTERNAL and "packet data must be JSON" in e.value.details()
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "packet data must be JSON" in e.value.details()
 
     assert json.loads(c.health().details_json)["requests"] == 3
 

@@ -18,6 +18,7 @@ __all__ = [
     "describe_error",
     "failed_message",
     "raised_message",
+    "refused_message",
 ]
 
 log = logging.getLogger("aios_instance")
@@ -116,3 +117,8 @@ def describe_error(err: Any) -> str:
 def failed_message(method: str, err: Any) -> str:
     """``"<method> failed: <err>"``."""
     return _truncate(f"{method} failed: {describe_error(err)}")
+
+
+def refused_message(method: str, err: Any) -> str:
+    """``"<method> refused the input: <err>"``."""
+    return _truncate(f"{method} refused the input: {describe_error(err)}")

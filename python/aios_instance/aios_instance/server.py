@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 import grpc
 
 from .context import Context
-from .errors import BlockError, RpcAbort, block_error_abort, describe_error, failed_message, raised_message
+from .errors import BlockError, RpcAbort, block_error_abort, describe_error, failed_message, raised_message, refused_message
 from .proto import aios_instance_pb2 as pb
 from .proto import aios_instance_pb2_grpc as pb_grpc
 from .proto.aios_packet_pb2 import AIOSPacket
@@ -180,8 +180,9 @@ class _Pipeline:
     def _entries(self, result: Any) -> List[Any]:
         ok, value = _split_result(result)
         if not ok:
-            log.warning("on_preprocess failed: %s", describe_error(value))
-            raise RpcAbort(StatusCode.INTERNAL, failed_message("on_preprocess", value))
+            # (False, reason) from on_preprocess is AIOS's way of refusing an input: the caller's fault.
+            log.info("on_preprocess refused the input: %s", describe_error(value))
+            raise RpcAbort(StatusCode.INVALID_ARGUMENT, refused_message("on_preprocess", value))
         if value is None:
             if not isinstance(result, tuple):
                 log.warning("on_preprocess returned None: no entries (return (True, [...]))")

@@ -170,7 +170,7 @@ class Failing:
 
 @pytest.mark.parametrize("mode,code,message", [
     ("pre_raises", grpc.StatusCode.INTERNAL, "on_preprocess raised ValueError: cannot handle pre [at "),
-    ("pre_false", grpc.StatusCode.INTERNAL, "on_preprocess failed: bad input: no text"),
+    ("pre_false", grpc.StatusCode.INVALID_ARGUMENT, "on_preprocess refused the input: bad input: no text"),
     ("pre_invalid", grpc.StatusCode.INTERNAL, "on_preprocess returned an entry of type str"),
     ("data_raises", grpc.StatusCode.INTERNAL, "on_data raised TypeError: unsupported operand"),
     ("data_false", grpc.StatusCode.INTERNAL, "on_data failed: RuntimeError: model exploded"),

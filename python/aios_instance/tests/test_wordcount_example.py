@@ -79,11 +79,11 @@ def test_wordcount_end_to_end(wordcount: InstanceProcess) -> None:
     # A non-streaming request on InferStream is one reply.
     assert len(c.infer_stream({"text": "one reply"}, session_id="carol")) == 1
 
-    # Bad input is the block's (False, err): INTERNAL with its message.
+    # Bad input is refused by on_preprocess's (False, err): INVALID_ARGUMENT with its message.
     with pytest.raises(grpc.RpcError) as e:
         c.infer({"txt": "typo"})
-    assert e.value.code() == grpc.StatusCode.INTERNAL
-    assert e.value.details() == 'on_preprocess failed: packet data must be a JSON object with a string field "text"'
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == 'on_preprocess refused the input: packet data must be a JSON object with a string field "text"'
 
     # Parameters: merged, validated by on_update, and used by the next inference.
     upd = c.update({"top_k": 1, "lowercase": False})
