@@ -49,6 +49,9 @@ struct Apply: AsyncParsableCommand {
             let reply = try await server.client.post("/api/\(kind.action)", body: submitted.jsonData())
             do {
                 let body = try reply.get()
+                for warning in body["result"]?["warnings"]?.arrayValue ?? [] {
+                    printError("\(label): warning: \(warning["path"]?.stringValue ?? "?"): \(warning["message"]?.stringValue ?? "")")
+                }
                 if dryRun {
                     print(kind == .vdag ? (body["result"] ?? .null).jsonString(pretty: true) : Self.dryRunText(body["result"] ?? .null))
                     continue
