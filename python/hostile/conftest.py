@@ -25,9 +25,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -44,6 +45,9 @@ HEALTHZ_TIMEOUT_S = 2.0
 RSS_BOUND_BYTES = 300 * 1024 * 1024
 #: Growth at which the watchdog kills the server outright, so a runaway parse cannot take the machine down.
 RSS_KILL_BYTES = 1536 * 1024 * 1024
+#: Words of a stderr line that tells why the server crashed.
+CRASH_WORDS = ("Fatal error", "fatal error", "Crash", "crashed", "Illegal instruction", "Segmentation fault",
+               "Precondition failed", "Assertion failed", "Out of memory")
 #: Seconds to wait for ``aios ready: URL`` on stdout.
 READY_TIMEOUT_S = 60.0
 
@@ -103,6 +107,9 @@ class Platform:
         self._watch: Optional[threading.Thread] = None
         self.requests = 0
         self.restarts: List[str] = []
+        #: (method path, status) -> count, and seconds per method path: printed at the end of the session
+        self.statuses: "Counter[Tuple[str, int]]" = Counter()
+        self.seconds: Dict[str, float] = defaultdict(float)
 
     # ---------------------------------------------------------------------------------------------- lifecycle
     @property
@@ -218,12 +225,17 @@ class Platform:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stderr_tail(self, lines: int = 15) -> str:
+    def stderr_tail(self, lines: int = 12) -> str:
+        """The server's last stderr lines, or, when it crashed, the lines from the one that says why (a Swift
+        backtrace is long: the reason and the crashed thread's frames are at its top)."""
         try:
             text = self.stderr_path.read_bytes().decode("utf-8", "replace")
         except OSError:
             return "(no stderr)"
-        return "\n    " + "\n    ".join(text.splitlines()[-lines:])
+        all_lines = text.splitlines()
+        first = next((i for i, line in enumerate(all_lines) if any(word in line for word in CRASH_WORDS)), None)
+        shown = all_lines[-lines:] if first is None else all_lines[first : first + lines]
+        return "\n    " + "\n    ".join(shown)
 
     def state(self) -> str:
         """Why the platform is unusable now, or ``""``."""
@@ -237,6 +249,16 @@ class Platform:
             how = f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
             return f"aios up died ({how}); its stderr ends:{self.stderr_tail()}"
         return ""
+
+    def settled_state(self, wait_s: float = 30.0) -> str:
+        """After a request went unanswered: whether the server is dying (a trapped Swift process can spend many
+        seconds printing its backtrace before it exits), stalled, or fine again."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not self.state():
+            if self.healthz_seconds() is not None:
+                return "the server is alive and answers /healthz (that request alone was unbounded)"
+            time.sleep(0.5)
+        return self.state() or f"the server is alive but has not answered /healthz for {wait_s:g} s"
 
     def healthz_seconds(self) -> Optional[float]:
         """Seconds ``GET /healthz`` took on a fresh connection, or ``None`` without a 200 within the limit."""
@@ -320,12 +342,15 @@ class Platform:
                 data = response.read()
                 if response.getheader("Connection", "").lower() == "close":
                     self._close()
-                return Answer(response.status, data, time.monotonic() - start)
+                answer = Answer(response.status, data, time.monotonic() - start)
+                self.statuses[(f"{method} {path}", response.status)] += 1
+                self.seconds[f"{method} {path}"] += answer.seconds
+                return answer
             except TimeoutError as e:
                 self._close()
                 self.tainted = True
-                raise PlatformDown(f"{method} {path}: no answer within {REQUEST_TIMEOUT_S:g} s"
-                                   + (f" ({self.state()})" if self.state() else "")) from e
+                raise PlatformDown(f"{method} {path}: no answer within {REQUEST_TIMEOUT_S:g} s; "
+                                   f"{self.settled_state()}") from e
             except (OSError, http.client.HTTPException) as e:
                 # A kept-alive connection the server closed between requests: once more on a fresh one.
                 self._close()
@@ -379,8 +404,12 @@ def platform_session() -> Iterator[Platform]:
         platform.close()
         raise
     yield platform
-    print(f"\nhostile suite: {platform.requests} requests; server restarts: {len(platform.restarts)}"
+    print(f"\nhostile suite: {platform.requests} requests; RSS {platform.baseline_rss >> 20} MiB after startup, "
+          f"peak {platform.peak_rss >> 20} MiB; server restarts: {len(platform.restarts)}"
           + "".join(f"\n  - {why}" for why in platform.restarts))
+    for route in sorted(platform.seconds):
+        answers = ", ".join(f"{status}: {n}" for (r, status), n in sorted(platform.statuses.items()) if r == route)
+        print(f"  {route}: {platform.seconds[route]:.1f} s; {answers}")
     platform.close()
 
 
