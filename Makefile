@@ -33,9 +33,10 @@ test-swift: venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 
-# Needs the debug `aios` that test-swift builds.
+# Needs the debug `aios`; test-swift's `swift build --build-tests` makes it (a plain `swift build` would rebuild the
+# dependencies without testability, minutes on 2 cores).
 test-hostile: venv
-	$(SWIFT) build --product aios
+	test -x .build/debug/aios || $(SWIFT) build --build-tests
 	$(VENV)/bin/pytest -q python/hostile
 
 # Starts the platform on a temporary data dir, applies an example cluster, components and blocks, infers, stops.
