@@ -17,6 +17,13 @@ public struct FieldReader: Sendable {
         errors.append(contentsOf: other)
     }
 
+    /// Fails every key of `object` that is not in `known`, naming the known ones.
+    public mutating func rejectUnknownFields(_ object: [String: JSONValue], known: Set<String>, at path: FieldPath) {
+        for key in object.keys.sorted() where !known.contains(key) {
+            fail(path / key, "unknown field; expected \(known.sorted().joined(separator: ", "))")
+        }
+    }
+
     /// Throws the collected errors, if any.
     public func check() throws(APIError) {
         if !errors.isEmpty { throw APIError.validation(errors) }

@@ -36,9 +36,7 @@ public struct RegistryRecord: Sendable, Equatable {
         }
         var reader = FieldReader()
         let known: Set<String> = ["containerRegistryId", "url", "tls", "username", "password"]
-        for key in body.keys.sorted() where !known.contains(key) {
-            reader.fail(.root / key, "unknown field; expected \(known.sorted().joined(separator: ", "))")
-        }
+        reader.rejectUnknownFields(body, known: known, at: .root)
         let id = reader.string(body, "containerRegistryId", at: .root, required: true)
         if let id, let problem = ResourceName.problem(id) { reader.fail(.root / "containerRegistryId", problem) }
         let url = reader.string(body, "url", at: .root, required: true)

@@ -16,9 +16,7 @@ public struct TokenRequest: Sendable, Equatable {
         }
         var reader = FieldReader()
         let known: Set<String> = ["name", "scopes", "clusterId", "expiresInSeconds", "expiresAt"]
-        for key in body.keys.sorted() where !known.contains(key) {
-            reader.fail(.root / key, "unknown field; expected \(known.sorted().joined(separator: ", "))")
-        }
+        reader.rejectUnknownFields(body, known: known, at: .root)
         let name = reader.string(body, "name", at: .root, required: true) ?? ""
         if name.isEmpty || name.count > 128 { reader.fail(.root / "name", "expected 1 to 128 characters") }
         var scopes: Set<AccessScope> = []

@@ -21,10 +21,6 @@ struct ArtifactURLSigner: Sendable {
     }
 
     func isValid(sha256: String, signature given: String) -> Bool {
-        let expected = Array(signature(sha256: sha256).utf8), presented = Array(given.utf8)
-        guard expected.count == presented.count else { return false }
-        var difference: UInt8 = 0
-        for index in expected.indices { difference |= expected[index] ^ presented[index] }
-        return difference == 0
+        ConstantTime.equal(signature(sha256: sha256), given)
     }
 }

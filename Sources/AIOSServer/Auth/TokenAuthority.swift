@@ -63,7 +63,7 @@ final class TokenAuthority: Sendable {
     func verify(_ token: String, now: Date = Date()) -> Result<AccessTokenRecord, TokenRefusal> {
         guard let parsed = ParsedToken(token) else { return .failure(.malformed) }
         guard let record = records.withLock({ $0[parsed.id] }) else { return .failure(.unknown(id: parsed.id)) }
-        guard Self.constantTimeEqual(record.secretHash, parsed.secretHash) else { return .failure(.wrongSecret(id: parsed.id)) }
+        guard ConstantTime.equal(record.secretHash, parsed.secretHash) else { return .failure(.wrongSecret(id: parsed.id)) }
         if record.isExpired(at: now) { return .failure(.expired(id: parsed.id)) }
         return .success(record)
     }
@@ -97,13 +97,6 @@ final class TokenAuthority: Sendable {
         records.withLock { Array($0.values) }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
-    private static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
-    }
 }
 
 /// Why a presented token was refused (logged in the audit log; the caller only hears 401).
