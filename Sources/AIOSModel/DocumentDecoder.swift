@@ -26,8 +26,12 @@ public enum DocumentDecoder {
             do {
                 return [try JSONParser(maxDepth: JSONParser.documentMaxDepth).parseReportingKind(data)]
             } catch {
-                if error.kind != .syntax, looksLikeJSON(data) { throw error.apiError }
+                if looksLikeJSON(data), error.kind != .syntax || data.count > maxYAMLBytes { throw error.apiError }
             }
+        }
+        // The YAML reader costs seconds per megabyte: specs are small, larger documents come as JSON.
+        if data.count > maxYAMLBytes {
+            throw APIError(.payloadTooLarge, "a YAML body may be at most \(maxYAMLBytes / 1024) KiB (this one is \(data.count / 1024) KiB); send larger documents as JSON")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw APIError(.invalidDocument, "the body is not UTF-8 text")
@@ -37,6 +41,9 @@ public enum DocumentDecoder {
         }
         return try YAMLReader.documents(text)
     }
+
+    /// The largest body read as YAML.
+    public static let maxYAMLBytes = 1024 * 1024
 
     /// Whether the first byte that is not JSON whitespace opens an object or an array.
     static func looksLikeJSON(_ data: Data) -> Bool {

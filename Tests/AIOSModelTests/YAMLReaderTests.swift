@@ -27,6 +27,15 @@ final class YAMLReaderTests: XCTestCase {
         return text
     }
 
+    func testLargeYAMLIsRefusedAndLargeBrokenJSONIsNotReadAsYAML() {
+        let yamlBody = String(repeating: "key: value\n", count: 110_000)
+        XCTAssertEqual(error(yamlBody)?.code, .payloadTooLarge)
+        let brokenJSON = "[" + String(repeating: "1, ", count: 400_000) + "oops"
+        XCTAssertEqual(error(brokenJSON)?.code, .invalidDocument, "a large broken JSON body gets the JSON error")
+        let small = try? yaml("key: value\n")
+        XCTAssertEqual(small, ["key": "value"])
+    }
+
     func testAliasBombFailsFast() {
         // 56 aliases in about 500 bytes: 7^8 × 2 values once expanded (the probe's 95 s and 2.3 GB).
         let text = bomb(levels: 9, fan: 7)
