@@ -326,8 +326,9 @@ public struct ControlPlane: Sendable {
                 logger.notice("finishing interrupted removal", metadata: ["blockId": "\(block.blockId)"])
                 do {
                     try await finishRemoval(of: block)
-                } catch let error as APIError {
-                    logger.error("cannot finish the removal; the block stays Deleting", metadata: ["blockId": "\(block.blockId)", "error": "\(error.message)"])
+                } catch {
+                    // One block that cannot be removed must not keep the platform from starting.
+                    logger.error("cannot finish the removal; the block stays Deleting", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
                 }
             case .initializing:
                 logger.notice("resuming interrupted init program: cleaning up, then deploying again", metadata: ["blockId": "\(block.blockId)"])
@@ -349,12 +350,16 @@ public struct ControlPlane: Sendable {
                     } else {
                         await instances.start(placed)  // records that the component is missing
                     }
-                } catch let error as APIError {
-                    _ = try await registry.transition(blockId: block.blockId) { block, _ in
+                } catch {
+                    // One block that cannot be placed again fails alone; the platform still starts.
+                    let why = (error as? APIError).map { "its placement policies no longer check: \($0.message)" }
+                        ?? "its interrupted placement could not be resumed: \(error)"
+                    logger.error("cannot resume the block's placement", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
+                    _ = try? await registry.transition(blockId: block.blockId) { block, _ in
                         var block = block
                         block.phase = .failed
-                        block.reason = "its placement policies no longer check: \(error.message)"
-                        return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: block.reason ?? "")])
+                        block.reason = why
+                        return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: why)])
                     }
                 }
             default:
