@@ -134,5 +134,23 @@ final class ExamplesAndCLITests: XCTestCase {
         let unreachable = try aios(["get", "blocks"], server: "http://127.0.0.1:1")
         XCTAssertNotEqual(unreachable.status, 0)
         XCTAssertTrue(unreachable.stderr.contains("cannot reach aios"), unreachable.stderr)
+
+        // Tokens from the CLI: issued once, listed without secrets, used with --token, revoked.
+        let issued = try aios(["token", "create", "reader", "--scope", "read"], server: server)
+        XCTAssertEqual(issued.status, 0, issued.stderr)
+        let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(token.hasPrefix("aios_"), issued.stdout)
+        let listed = try aios(["token", "list"], server: server)
+        XCTAssertTrue(listed.stdout.contains("reader") && !listed.stdout.contains(token), listed.stdout)
+        let id = String(token.split(separator: "_")[1])
+        let asReader = try run([PlatformProcess.executable.path, "get", "blocks", "--server", server, "--token", token])
+        XCTAssertEqual(asReader.status, 0, asReader.stderr)
+        let refused = try run([PlatformProcess.executable.path, "delete", "block", "mistral-chat-88", "--server", server, "--token", token])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("deploy scope"), refused.stderr)
+        XCTAssertEqual(try aios(["token", "revoke", id], server: server).status, 0)
+        let revoked = try run([PlatformProcess.executable.path, "get", "blocks", "--server", server, "--token", token])
+        XCTAssertNotEqual(revoked.status, 0)
+        XCTAssertTrue(revoked.stderr.contains("not valid"), revoked.stderr)
     }
 }
