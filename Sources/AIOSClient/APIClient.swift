@@ -4,6 +4,8 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
+import Synchronization
 
 /// A client of the management plane's HTTP API, with a deadline on every call.
 public struct APIClient: Sendable {
@@ -33,18 +35,40 @@ public struct APIClient: Sendable {
     public let timeout: TimeAmount
     /// Sent as `Authorization: Bearer <token>`.
     public let token: String?
+    /// A PEM CA certificate to trust for an `https://` server (`aios up --tls-cert` with a private CA).
+    public let caFile: String?
 
     /// One client for the process, failing fast when nothing listens (AsyncHTTPClient's shared client
     /// would retry a refused connection until the request deadline).
-    private static let http: HTTPClient = {
+    private static let http = client(caFile: nil)
+    /// Clients that trust a given CA file, made on first use and kept for the process.
+    private static let trusting = Mutex<[String: HTTPClient]>([:])
+
+    private static func client(caFile: String?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(3), read: .seconds(60))
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    }
 
-    public init(server: String, token: String? = nil, timeout: TimeAmount = .seconds(30)) {
+    private var http: HTTPClient {
+        guard let caFile else { return Self.http }
+        return Self.trusting.withLock { clients in
+            if let client = clients[caFile] { return client }
+            let client = Self.client(caFile: caFile)
+            clients[caFile] = client
+            return client
+        }
+    }
+
+    public init(server: String, token: String? = nil, caFile: String? = nil, timeout: TimeAmount = .seconds(30)) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.token = token
+        self.caFile = caFile
         self.timeout = timeout
     }
 
@@ -72,7 +96,7 @@ public struct APIClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await Self.http.execute(request, timeout: timeout)
+            response = try await http.execute(request, timeout: timeout)
             bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
         } catch {
             throw Unreachable(server: server, reason: String(describing: error))

@@ -14,6 +14,9 @@ struct ServerOptions: ParsableArguments {
     var dataDir: String = ProcessInfo.processInfo.environment["AIOS_DATA_DIR"]
         ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aios").path
 
+    @Option(help: "A PEM CA certificate to trust for an https:// server (default $AIOS_CA_FILE).")
+    var caFile: String? = ProcessInfo.processInfo.environment["AIOS_CA_FILE"]
+
     /// The token given, else the local admin token, else none (a server with `--auth off`).
     var resolvedToken: String? {
         if let token, !token.isEmpty { return token }
@@ -23,7 +26,7 @@ struct ServerOptions: ParsableArguments {
         return text.isEmpty ? nil : text
     }
 
-    var client: APIClient { APIClient(server: server, token: resolvedToken) }
+    var client: APIClient { APIClient(server: server, token: resolvedToken, caFile: caFile) }
 }
 
 /// Prints to standard error.

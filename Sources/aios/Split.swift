@@ -121,7 +121,7 @@ struct Split: AsyncParsableCommand {
             if let controller { body["controllerId"] = .string(controller) }
             if let cluster { body["clusterId"] = .string(cluster) }
             // The server answers once the blocks serve: wait as long as it may.
-            let client = APIClient(server: server.server, token: server.resolvedToken, timeout: .seconds(Int64(wait) + 60))
+            let client = APIClient(server: server.server, token: server.resolvedToken, caFile: server.caFile, timeout: .seconds(Int64(wait) + 60))
             let reply = try await client.post("/api/splits/\(id)/deploy", body: JSONValue.object(body).jsonData()).get()
             let blocks = reply["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
             print("deployed \(blocks.count) split blocks (\(blocks.joined(separator: ", "))) as vDAG \(reply["vdagURI"]?.stringValue ?? "?")")

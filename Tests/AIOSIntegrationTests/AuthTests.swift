@@ -244,6 +244,10 @@ final class AuthModeTests: XCTestCase {
         XCTAssertFalse(plain.stdout.contains("\"ok\""), plain.stdout)
         let blocks = try Command.run(["curl", "-sS", "--cacert", cert, "\(platform.url)/api/blocks"], environment: platform.auth)
         XCTAssertEqual(blocks.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "[]", blocks.stdout + blocks.stderr)
+        let cli = try Command.run([PlatformProcess.executable.path, "get", "blocks", "--server", platform.url, "--ca-file", cert], environment: platform.auth)
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        let untrusted = try Command.run([PlatformProcess.executable.path, "get", "blocks", "--server", platform.url], environment: platform.auth)
+        XCTAssertNotEqual(untrusted.status, 0, "the CLI trusted a self-signed certificate it was not given")
         let grpc = try Command.run([Command.python, Command.client("tutorial_client.py"), platform.grpcAddress, "ghost", "--data", "{}",
                                     "--tls-ca", cert], environment: platform.auth)
         XCTAssertTrue((grpc.stdout + grpc.stderr).contains("NOT_FOUND"), grpc.stdout + grpc.stderr)
