@@ -65,6 +65,23 @@ public enum SecretValues {
         }
     }
 
+    /// `value` with every value whose key names a credential shown as `"***"` (nested objects and arrays searched):
+    /// for text the platform did not seal, such as an init program's stage lines in its log.
+    public static func redactedByName(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let object):
+            var result: [String: JSONValue] = [:]
+            for (key, element) in object {
+                result[key] = isSecretName(key) ? redaction : redactedByName(element)
+            }
+            return .object(result)
+        case .array(let items):
+            return .array(items.map(redactedByName))
+        default:
+            return value
+        }
+    }
+
     public static func isSealed(_ value: JSONValue) -> Bool {
         sealedText(value) != nil
     }

@@ -148,7 +148,8 @@ struct HTTPAPI: Sendable {
             return Response.json(.array(records.map { record in
                 let path = record["logPath"]?.stringValue ?? ""
                 let chunk = InstanceLogs.read(path, offset: offset, tailLines: tail)
-                return ["instanceId": record["instanceId"] ?? .null, "text": .string(chunk.text), "nextOffset": .number(Double(chunk.nextOffset))]
+                let text = record["instanceId"]?.stringValue == "init" ? InstanceLogs.redactingInitStages(chunk.text) : chunk.text
+                return ["instanceId": record["instanceId"] ?? .null, "text": .string(text), "nextOffset": .number(Double(chunk.nextOffset))]
             }))
         }
         router.get("api/policies") { _, _ -> Response in

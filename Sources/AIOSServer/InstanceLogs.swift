@@ -1,3 +1,4 @@
+import AIOSModel
 import Foundation
 
 /// Reads an instance's log file: the last lines, or what was appended after an offset (for `aios logs -f`).
@@ -20,5 +21,17 @@ enum InstanceLogs {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         let kept = lines.suffix(tailLines + 1).joined(separator: "\n")
         return (kept, size)
+    }
+
+    /// An init program's log with the credentials in its `AIOS_INIT_STAGE` lines (its result may hold the API key of
+    /// the system it deployed) shown as `"***"`, as the block's reads show them.
+    static func redactingInitStages(_ text: String) -> String {
+        let prefix = "AIOS_INIT_STAGE "
+        guard text.contains(prefix) else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix(prefix) else { return String(line) }
+            guard let stage = JSONValue.decodeJSON(Data(line.dropFirst(prefix.count).utf8)) else { return prefix + "(unreadable stage line)" }
+            return prefix + SecretValues.redactedByName(stage).jsonString()
+        }.joined(separator: "\n")
     }
 }

@@ -28,4 +28,10 @@ final class SecretValuesTests: XCTestCase {
         _ = SecretValues.sealed(sealed, declared: ["declared"]) { _ in sealings += 1; return "" }
         XCTAssertEqual(sealings, 3, "sealed values are sealed again")
     }
+
+    func testValuesAreRedactedByTheirKeysNames() {
+        let stage: JSONValue = ["stage": "finish", "payload": ["url": "http://h", "api_key": "sk-1", "servers": [["auth_token": "t"]]]]
+        XCTAssertEqual(SecretValues.redactedByName(stage),
+                       ["stage": "finish", "payload": ["url": "http://h", "api_key": "***", "servers": [["auth_token": "***"]]]])
+    }
 }
