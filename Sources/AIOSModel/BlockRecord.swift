@@ -16,10 +16,10 @@ public enum BlockPhase: String, Sendable, Codable, CaseIterable {
 /// One line of a block's history.
 public struct BlockEvent: Sendable, Equatable, Codable {
     public var time: Date
-    public var type: String
+    public var type: BlockEventType
     public var message: String
 
-    public init(time: Date = Date(), type: String, message: String) {
+    public init(time: Date = Date(), type: BlockEventType, message: String) {
         self.time = time
         self.type = type
         self.message = message
@@ -64,8 +64,8 @@ public struct BlockRecord: Sendable, Equatable {
     public var placement: BlockPlacement
     /// Why the block was placed where it was, or why it could not be placed.
     public var placementReport: JSONValue
-    /// Observed instances: `[{"instanceId", "phase", "healthy", ...}]`, filled by the runtime.
-    public var instances: [JSONValue]
+    /// Observed instances, kept by the runtime.
+    public var instances: [InstanceRecord]
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -88,7 +88,7 @@ public struct BlockRecord: Sendable, Equatable {
 
     public init(blockId: String, componentURI: ComponentURI, spec: [String: JSONValue], resolved: ResolvedBlock,
                 minInstances: Int, maxInstances: Int, desiredInstances: Int, phase: BlockPhase, reason: String?,
-                placement: BlockPlacement, placementReport: JSONValue = .null, instances: [JSONValue], createdAt: Date, updatedAt: Date) {
+                placement: BlockPlacement, placementReport: JSONValue = .null, instances: [InstanceRecord], createdAt: Date, updatedAt: Date) {
         self.blockId = blockId
         self.componentURI = componentURI
         self.spec = spec

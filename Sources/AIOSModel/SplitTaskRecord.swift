@@ -21,14 +21,14 @@ public struct SplitTaskRecord: Sendable, Equatable {
     public var plan: JSONValue
     /// Why the task failed.
     public var error: String?
-    /// What `deploy` created: `{"vdagURI", "controllerId", "blocks"}`; `null` until deployed.
-    public var deployment: JSONValue
+    /// What `deploy` created (or, while `deploying`, is creating); `nil` until deployed.
+    public var deployment: SplitDeployment?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(id: String = RandomID.make(prefix: "split-", length: 12), status: Status = .pending, progress: Double = 0,
                 message: String = "", request: [String: JSONValue], plan: JSONValue = .null, error: String? = nil,
-                deployment: JSONValue = .null, createdAt: Date = Date(), updatedAt: Date? = nil) {
+                deployment: SplitDeployment? = nil, createdAt: Date = Date(), updatedAt: Date? = nil) {
         self.id = id
         self.status = status
         self.progress = progress

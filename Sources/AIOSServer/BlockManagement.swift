@@ -101,7 +101,7 @@ struct BlockManagement: Sendable {
         _ = try await registry.transition(blockId: block.blockId) { current, _ in
             var updated = current
             updated.resolved.parameters.merge(parameters) { _, new in new }
-            return BlockTransition(block: updated, events: [BlockEvent(type: "ParametersUpdated", message: "parameters \(keys) updated")])
+            return BlockTransition(block: updated, events: [BlockEvent(type: .parametersUpdated, message: "parameters \(keys) updated")])
         }
         await instances.refreshBlockFiles(blockId: block.blockId)
         // Taken after the files are rewritten: an instance that became ready meanwhile gets the call too.
@@ -137,7 +137,7 @@ struct BlockManagement: Sendable {
     private func connections(_ block: BlockRecord, instanceId: String?, at path: FieldPath) throws -> [InstanceConnection] {
         let serving = executors.executor(for: block.blockId)?.connections(instanceId: instanceId) ?? []
         if let instanceId, serving.isEmpty {
-            let known = block.instances.contains { $0["instanceId"]?.stringValue == instanceId }
+            let known = block.instances.contains { $0.instanceId == instanceId }
             throw APIError(known ? .conflict : .notFound,
                            known ? "instance \(instanceId) of block \(block.blockId) is not serving (not ready)" : "block \(block.blockId) has no instance \"\(instanceId)\"",
                            fields: [FieldError(path: path, message: known ? "not serving" : "no such instance")])
@@ -148,7 +148,7 @@ struct BlockManagement: Sendable {
     /// Every instance's answer, and the instances that could not be asked because they are not serving.
     private func reply(_ block: BlockRecord, _ answers: [Management.Answer]) -> JSONValue {
         let asked = Set(answers.map(\.instanceId))
-        let notServing = block.instances.compactMap { $0["instanceId"]?.stringValue }.filter { !asked.contains($0) }
+        let notServing = block.instances.map(\.instanceId).filter { !asked.contains($0) }
         return [
             "success": .bool(answers.allSatisfy { if case .success = $0.result { true } else { false } }),
             "blockId": .string(block.blockId),

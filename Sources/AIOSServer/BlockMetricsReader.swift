@@ -43,7 +43,7 @@ struct BlockMetricsReader: Sendable {
         let live = await metrics.snapshot()
         return blocks.map { block in
             let executorMetrics = executors.executor(for: block.blockId)?.metrics()
-            let records = block.instances.compactMap(InstanceRecord.init(json:))
+            let records = block.instances
             let samples = block.placement.instances.map { placed in
                 let node = block.placement.clusterId.flatMap { live[$0]?[placed.nodeId] }
                 return InstanceSample(

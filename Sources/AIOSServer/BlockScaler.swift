@@ -99,10 +99,10 @@ actor BlockScaler: Service {
         state.nextScaleCheck = now.addingTimeInterval(settings.interval)
         if !state.notedSettings, !settings.notes.isEmpty {
             state.notedSettings = true
-            await event(block.blockId, "AutoscalerPolicy", settings.notes.joined(separator: "; "))
+            await event(block.blockId, .autoscalerPolicy, settings.notes.joined(separator: "; "))
         }
         // Only a block whose instances are all up is judged: a starting instance has no load yet.
-        let records = block.instances.compactMap(InstanceRecord.init(json:))
+        let records = block.instances
         guard records.count == block.placement.instances.count, records.allSatisfy(\.healthy) else { return false }
 
         let signals = await signals(block)
@@ -112,7 +112,7 @@ actor BlockScaler: Service {
             sinceScaleUp: now.timeIntervalSince(state.lastScaleUp), sinceScaleDown: now.timeIntervalSince(state.lastScaleDown)) else { return false }
         if let fallback = decision.fallback, !state.notedFallback {
             state.notedFallback = true
-            await event(block.blockId, "AutoscalerFallback", fallback)
+            await event(block.blockId, .autoscalerFallback, fallback)
         }
         let current = block.placement.instances.count
         if decision.desired > current {
@@ -183,7 +183,7 @@ actor BlockScaler: Service {
             if let grown { await instances.start(grown) }
         } catch {
             logger.error("scale up failed", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
-            await event(block.blockId, "ScaleUpFailed", "cannot add instances: \(error)")
+            await event(block.blockId, .scaleUpFailed, "cannot add instances: \(error)")
         }
     }
 
@@ -217,10 +217,10 @@ actor BlockScaler: Service {
             _ = try await registry.transition(blockId: block.blockId) { current, _ in
                 var updated = current
                 updated.placement.instances.removeAll { victims.contains($0.instanceId) }
-                updated.instances.removeAll { victims.contains($0["instanceId"]?.stringValue ?? "") }
+                updated.instances.removeAll { victims.contains($0.instanceId) }
                 updated.desiredInstances = updated.placement.instances.count
                 return BlockTransition(block: updated, events: [BlockEvent(
-                    type: "ScaledDown",
+                    type: .scaledDown,
                     message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (removed \(victims.joined(separator: ", ")), \(drained)): \(reason)")],
                     releasedInstances: victims)
             }
@@ -240,7 +240,7 @@ actor BlockScaler: Service {
         state.nextHealthCheck = now.addingTimeInterval(settings.checkInterval)
         blocks[block.blockId] = state
 
-        let records = block.instances.compactMap(InstanceRecord.init(json:)).filter { $0.phase == .running }
+        let records = block.instances.filter { $0.phase == .running }
         // Probes run side by side, so a hung instance delays no other.
         let timeout = Duration.milliseconds(Int64(settings.probeTimeout * 1000))
         let replies = await withTaskGroup(of: (String, Aios_Instance_V1_HealthReply?).self) { group in
@@ -274,7 +274,7 @@ actor BlockScaler: Service {
                 await instances.replace(blockId: block.blockId, instanceId: record.instanceId,
                                         reason: "\(what) on \(count) consecutive checks (unhealthy_threshold \(settings.unhealthyThreshold))")
             } else {
-                await event(block.blockId, "HealthCheckFailed", "\(record.instanceId): \(what) (\(count) of \(settings.unhealthyThreshold))")
+                await event(block.blockId, .healthCheckFailed, "\(record.instanceId): \(what) (\(count) of \(settings.unhealthyThreshold))")
             }
         }
         blocks[block.blockId]?.failures = failures
@@ -290,7 +290,7 @@ actor BlockScaler: Service {
         return reason
     }
 
-    private func event(_ blockId: String, _ type: String, _ message: String) async {
+    private func event(_ blockId: String, _ type: BlockEventType, _ message: String) async {
         do {
             _ = try await registry.transition(blockId: blockId) { block, _ in
                 BlockTransition(block: block, events: [BlockEvent(type: type, message: message)])

@@ -138,7 +138,7 @@ public struct ControlPlane: Sendable {
         let block = try secrets.sealed(BlockRecord(spec: spec, resolved: resolved), component: component.spec)
         var task = TaskRecord(action: "createBlock", subject: block.blockId, status: .running,
                               result: ["blockId": .string(block.blockId), "phase": .string(block.phase.rawValue)])
-        let event = BlockEvent(type: "Created", message: "block created from \(spec.componentURI) with minInstances=\(spec.minInstances), maxInstances=\(spec.maxInstances)")
+        let event = BlockEvent(type: .created, message: "block created from \(spec.componentURI) with minInstances=\(spec.minInstances), maxInstances=\(spec.maxInstances)")
         try await mapRegistryErrors(field: block.blockId, path: (spec.valuesPath / "blockId").description) {
             try await registry.createBlock(block, event: event, task: task)
         }
@@ -273,7 +273,7 @@ public struct ControlPlane: Sendable {
                 var block = block
                 block.phase = .deleting
                 block.reason = "removal requested"
-                return BlockTransition(block: block, events: [BlockEvent(type: "Deleting", message: "removal requested; stopping its instances")])
+                return BlockTransition(block: block, events: [BlockEvent(type: .deleting, message: "removal requested; stopping its instances")])
             }.block
         } catch RegistryError.notFound {
             throw notFound
@@ -297,7 +297,7 @@ public struct ControlPlane: Sendable {
                 _ = try? await registry.transition(blockId: block.blockId) { block, _ in
                     var block = block
                     block.reason = reason
-                    return BlockTransition(block: block, events: [BlockEvent(type: "RemovalBlocked", message: reason)])
+                    return BlockTransition(block: block, events: [BlockEvent(type: .removalBlocked, message: reason)])
                 }
                 throw APIError(.conflict, "block \"\(block.blockId)\" was not removed: \(reason)",
                                fields: [FieldError(path: "blockId", message: "its third-party system could not be torn down")])
@@ -359,7 +359,7 @@ public struct ControlPlane: Sendable {
                         var block = block
                         block.phase = .failed
                         block.reason = why
-                        return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: why)])
+                        return BlockTransition(block: block, events: [BlockEvent(type: .placementFailed, message: why)])
                     }
                 }
             default:

@@ -136,20 +136,19 @@ struct HTTPAPI: Sendable {
             let wanted = request.uri.queryParameters.get("instance")
             let offset = request.uri.queryParameters.get("offset", as: Int.self).map { max(0, $0) }
             let tail = max(0, min(request.uri.queryParameters.get("tail", as: Int.self) ?? 100, 100_000))
-            var records = block.instances.filter { wanted == nil || $0["instanceId"]?.stringValue == wanted }
+            var logs = block.instances.filter { wanted == nil || $0.instanceId == wanted }.map { (instanceId: $0.instanceId, path: $0.logPath) }
             // A third-party block's init program logs as instance "init".
             let initLog = controlPlane.thirdParty.logFile(id).path
             if wanted == nil || wanted == "init", FileManager.default.fileExists(atPath: initLog) {
-                records.insert(["instanceId": "init", "logPath": .string(initLog)], at: 0)
+                logs.insert((instanceId: "init", path: initLog), at: 0)
             }
-            if let wanted, records.isEmpty {
+            if let wanted, logs.isEmpty {
                 throw APIError(.notFound, "block \"\(id)\" has no instance \"\(wanted)\"")
             }
-            return Response.json(.array(records.map { record in
-                let path = record["logPath"]?.stringValue ?? ""
-                let chunk = InstanceLogs.read(path, offset: offset, tailLines: tail)
-                let text = record["instanceId"]?.stringValue == "init" ? InstanceLogs.redactingInitStages(chunk.text) : chunk.text
-                return ["instanceId": record["instanceId"] ?? .null, "text": .string(text), "nextOffset": .number(Double(chunk.nextOffset))]
+            return Response.json(.array(logs.map { log in
+                let chunk = InstanceLogs.read(log.path, offset: offset, tailLines: tail)
+                let text = log.instanceId == "init" ? InstanceLogs.redactingInitStages(chunk.text) : chunk.text
+                return ["instanceId": .string(log.instanceId), "text": .string(text), "nextOffset": .number(Double(chunk.nextOffset))]
             }))
         }
         router.get("api/policies") { _, _ -> Response in

@@ -67,7 +67,7 @@ actor InstanceManager {
         do {
             guard let found = try await registry.component(uri: block.componentURI.description) else {
                 let reason = "component \(block.componentURI) is not registered; its instances cannot start"
-                await record(block.blockId, event: BlockEvent(type: "RuntimeMissing", message: reason)) { block, _ in
+                await record(block.blockId, event: BlockEvent(type: .runtimeMissing, message: reason)) { block, _ in
                     block.phase = .failed
                     block.reason = reason
                 }
@@ -86,7 +86,7 @@ actor InstanceManager {
         } else if let image = OCIImageSpec(component: component.spec) {
             guard case .success(let engine) = configuration.oci else {
                 if case .failure(let error) = configuration.oci {
-                    await fail(block.blockId, type: "RuntimeMissing", "component \(block.componentURI) runs as the OCI image \(image.image), and \(error.description)")
+                    await fail(block.blockId, type: .runtimeMissing, "component \(block.componentURI) runs as the OCI image \(image.image), and \(error.description)")
                 }
                 return
             }
@@ -104,7 +104,7 @@ actor InstanceManager {
             }
             runtime = .container(engine, image: reference)
         } else {
-            await fail(block.blockId, type: "RuntimeMissing", "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage")
+            await fail(block.blockId, type: .runtimeMissing, "component \(block.componentURI) declares no runtime: add \"runtime\": {\"type\": \"process\", \"command\": [...]} or containerRegistryInfo.containerImage")
             return
         }
         configureExecutor(block)
@@ -183,7 +183,7 @@ actor InstanceManager {
     func replace(blockId: String, instanceId: String, reason: String) async {
         guard let supervisor = supervisors[blockId]?[instanceId] else { return }
         executors.instanceGone(blockId: blockId, instanceId: instanceId)
-        await record(blockId, event: BlockEvent(type: "InstanceReplaced", message: "\(instanceId): \(reason); restarting it")) { _, instances in
+        await record(blockId, event: BlockEvent(type: .instanceReplaced, message: "\(instanceId): \(reason); restarting it")) { _, instances in
             instances.update(instanceId) {
                 $0.healthy = false
                 $0.phase = .restarting
@@ -243,7 +243,7 @@ actor InstanceManager {
         let blocks = try await registry.blocks()
         await withTaskGroup(of: Void.self) { group in
             for block in blocks {
-                for record in block.instances.compactMap(InstanceRecord.init(json:)) {
+                for record in block.instances {
                     guard let pid = record.pid, let startTime = record.startTime else { continue }
                     group.addTask {
                         if await OrphanReaper.stop(pid: pid, startTime: startTime, grace: grace) {
@@ -268,7 +268,7 @@ actor InstanceManager {
                     block.instances = []
                     block.phase = .starting
                     block.reason = nil
-                    return BlockTransition(block: block, events: [BlockEvent(type: "Recovering", message: "aios restarted; starting \(block.placement.instances.count) instance(s) again")])
+                    return BlockTransition(block: block, events: [BlockEvent(type: .recovering, message: "aios restarted; starting \(block.placement.instances.count) instance(s) again")])
                 }
             } catch {
                 logger.error("cannot recover the block's instances", metadata: ["blockId": "\(block.blockId)", "error": "\(error)"])
@@ -301,15 +301,15 @@ actor InstanceManager {
         let (_, isNew) = executors.configure(blockId: block.blockId, settings: settings)
         if isNew, let note = settings.note {
             let blockId = block.blockId
-            Task { await record(blockId, event: BlockEvent(type: "Routing", message: note)) { _, _ in } }
+            Task { await record(blockId, event: BlockEvent(type: .routing, message: note)) { _, _ in } }
         }
     }
 
     /// The stability checker's verdict on a running instance that answers `Health`: `unhealthyReason` when it
     /// reports itself unhealthy (it gets no requests), `nil` when it reports healthy again.
     func reportHealth(blockId: String, instanceId: String, unhealthyReason: String?) async {
-        let event = unhealthyReason.map { BlockEvent(type: "InstanceUnhealthy", message: "\(instanceId): \($0); no requests go to it until it reports healthy") }
-            ?? BlockEvent(type: "InstanceHealthy", message: "\(instanceId) reports healthy again; requests go to it")
+        let event = unhealthyReason.map { BlockEvent(type: .instanceUnhealthy, message: "\(instanceId): \($0); no requests go to it until it reports healthy") }
+            ?? BlockEvent(type: .instanceHealthy, message: "\(instanceId) reports healthy again; requests go to it")
         await record(blockId, event: event) { _, instances in
             instances.update(instanceId) {
                 guard $0.phase == .running else { return }
@@ -329,7 +329,7 @@ actor InstanceManager {
         }
         switch event {
         case .started(let process, let address):
-            await record(blockId, event: BlockEvent(type: "InstanceStarted", message: "\(instanceId) started (pid \(process.pid)) on \(address)")) { _, instances in
+            await record(blockId, event: BlockEvent(type: .instanceStarted, message: "\(instanceId) started (pid \(process.pid)) on \(address)")) { _, instances in
                 instances.update(instanceId) {
                     $0.pid = process.pid
                     $0.startTime = process.startTime
@@ -350,7 +350,7 @@ actor InstanceManager {
             }
             let message = unhealthy.map { "\(instanceId) answers Health but reports itself unhealthy (\($0)); no requests go to it until it reports healthy" }
                 ?? "\(instanceId) answers Health"
-            await record(blockId, event: BlockEvent(type: "InstanceReady", message: message)) { _, instances in
+            await record(blockId, event: BlockEvent(type: .instanceReady, message: message)) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = .running
                     $0.healthy = unhealthy == nil
@@ -362,7 +362,7 @@ actor InstanceManager {
             let tail = logTail.suffix(5).joined(separator: " | ")
             let message = "\(instanceId) exited with status \(status); restarting in \(restartIn.formatted) s" + (crashLooping ? " (crash loop)" : "")
                 + (tail.isEmpty ? "" : "; last log lines: \(tail)")
-            await record(blockId, event: BlockEvent(type: crashLooping ? "CrashLoop" : "InstanceExited", message: message)) { _, instances in
+            await record(blockId, event: BlockEvent(type: crashLooping ? .crashLoop : .instanceExited, message: message)) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = crashLooping ? .crashLoop : .restarting
                     $0.healthy = false
@@ -373,7 +373,7 @@ actor InstanceManager {
             }
         case .startFailed(let reason, let restarts, let restartIn, let crashLooping):
             executors.instanceGone(blockId: blockId, instanceId: instanceId)
-            await record(blockId, event: BlockEvent(type: "InstanceStartFailed", message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s")) { _, instances in
+            await record(blockId, event: BlockEvent(type: .instanceStartFailed, message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s")) { _, instances in
                 instances.update(instanceId) {
                     $0.phase = crashLooping ? .crashLoop : .restarting
                     $0.healthy = false
@@ -392,14 +392,14 @@ actor InstanceManager {
         do {
             _ = try await registry.transition(blockId: blockId) { block, _ in
                 var block = block
-                var instances = block.instances.compactMap(InstanceRecord.init(json:))
                 let before = (block.phase, block.reason)
+                var instances = block.instances
                 change(&block, &instances)
-                block.instances = instances.map(\.json)
-                block.derivePhase(from: instances)
+                block.instances = instances
+                block.derivePhase()
                 var events = event.map { [$0] } ?? []
                 if block.phase != before.0 {
-                    events.append(BlockEvent(type: block.phase.rawValue, message: block.reason ?? "\(instances.filter(\.healthy).count) of \(block.minInstances) required instances healthy"))
+                    events.append(BlockEvent(type: BlockEventType(entering: block.phase), message: block.reason ?? "\(instances.filter(\.healthy).count) of \(block.minInstances) required instances healthy"))
                 }
                 return BlockTransition(block: block, events: events)
             }
@@ -514,12 +514,12 @@ actor InstanceManager {
             guard let registries else { throw SecretBoxError("no registry service") }
             access = try await registries.access(for: image, scratch: scratch)
         } catch {
-            await fail(blockId, type: "ImagePullFailed", "cannot pull \(image.image): \(error)")
+            await fail(blockId, type: .imagePullFailed, "cannot pull \(image.image): \(error)")
             return nil
         }
         defer { if let file = access.authFile { try? FileManager.default.removeItem(at: file) } }
         let from = access.registryId.map { " from registry \($0)" } ?? ""
-        await record(blockId, event: BlockEvent(type: "ImagePull", message: "pulling \(access.reference)\(from) with \(engine.kind.rawValue)")) { _, _ in }
+        await record(blockId, event: BlockEvent(type: .imagePull, message: "pulling \(access.reference)\(from) with \(engine.kind.rawValue)")) { _, _ in }
         let logPath = logFile(blockId, "pull").path
         try? FileManager.default.createDirectory(at: URL(fileURLWithPath: logPath).deletingLastPathComponent(), withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -528,7 +528,7 @@ actor InstanceManager {
                                        logPath: logPath, timeout: configuration.pullTimeout) { line in
             // The engine's progress: one event per blob and for the manifest.
             guard line.hasPrefix("Copying ") || line.hasPrefix("Writing manifest") || line.hasPrefix("Trying to pull") else { return }
-            let event = BlockEvent(type: "ImagePullProgress", message: String(line.prefix(200)))
+            let event = BlockEvent(type: .imagePullProgress, message: String(line.prefix(200)))
             try? await registry.transition(blockId: blockId) { block, _ in BlockTransition(block: block, events: [event]) }
         }
         if Task.isCancelled { return nil }
@@ -538,7 +538,7 @@ actor InstanceManager {
             let output = tail.last { $0.hasPrefix("Error:") || $0.hasPrefix("Error response") } ?? tail.joined(separator: " | ")
             if await engine.hasImage(access.reference) {
                 // The registry is out of reach (or refuses) but the image is here: run it, and say so.
-                await record(blockId, event: BlockEvent(type: "ImagePullFailed", message: "cannot pull \(access.reference)\(from) (\(output)); running the local copy")) { _, _ in }
+                await record(blockId, event: BlockEvent(type: .imagePullFailed, message: "cannot pull \(access.reference)\(from) (\(output)); running the local copy")) { _, _ in }
                 return access.reference
             }
             var reason = "cannot pull \(access.reference)\(from): " + (output.isEmpty ? "\(ending)" : output)
@@ -546,10 +546,10 @@ actor InstanceManager {
             if lowered.contains("unauthorized") || lowered.contains("authentication required") || lowered.contains("invalid username/password") {
                 reason += " (the registry refused the credentials" + (access.registryId.map { " of \($0): update them with POST /api/registries" } ?? ": register it with POST /api/registries") + ")"
             }
-            await fail(blockId, type: "ImagePullFailed", reason)
+            await fail(blockId, type: .imagePullFailed, reason)
             return nil
         }
-        await record(blockId, event: BlockEvent(type: "ImagePulled", message: "\(access.reference) pulled")) { _, _ in }
+        await record(blockId, event: BlockEvent(type: .imagePulled, message: "\(access.reference) pulled")) { _, _ in }
         return access.reference
     }
 
@@ -562,7 +562,7 @@ actor InstanceManager {
         await start(block)
     }
 
-    private func fail(_ blockId: String, type: String, _ reason: String) async {
+    private func fail(_ blockId: String, type: BlockEventType, _ reason: String) async {
         logger.error("block failed", metadata: ["blockId": "\(blockId)", "reason": "\(reason)"])
         await record(blockId, event: BlockEvent(type: type, message: reason)) { block, _ in
             block.phase = .failed

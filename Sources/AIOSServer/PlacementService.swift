@@ -107,8 +107,8 @@ struct PlacementService: Sendable {
             var block = block
             block.phase = .placing
             block.reason = nil
-            let events = plan.notes.map { BlockEvent(type: "PolicyResolved", message: $0) }
-                + [BlockEvent(type: "Placing", message: "choosing a cluster and nodes for \(plan.request.instances) instance(s)")]
+            let events = plan.notes.map { BlockEvent(type: .policyResolved, message: $0) }
+                + [BlockEvent(type: .placing, message: "choosing a cluster and nodes for \(plan.request.instances) instance(s)")]
             return BlockTransition(block: block, events: events)
         }
         let decided = try await registry.transition(blockId: blockId) { block, reservations in
@@ -122,12 +122,12 @@ struct PlacementService: Sendable {
                     BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus)
                 })
                 block.placementReport = report.json
-                return BlockTransition(block: block, events: [BlockEvent(type: "Placed", message: report.summary)], reservations: placed)
+                return BlockTransition(block: block, events: [BlockEvent(type: .placed, message: report.summary)], reservations: placed)
             case .unplaced(let report):
                 block.phase = .failed
                 block.reason = report.summary
                 block.placementReport = report.json
-                return BlockTransition(block: block, events: [BlockEvent(type: "PlacementFailed", message: report.lines.joined(separator: "\n"))])
+                return BlockTransition(block: block, events: [BlockEvent(type: .placementFailed, message: report.lines.joined(separator: "\n"))])
             }
         }
         logger.info("block placement decided", metadata: [
@@ -156,9 +156,9 @@ extension PlacementService {
                 updated.placement.instances += placed.map { BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus) }
                 updated.desiredInstances = updated.placement.instances.count
                 let where_ = placed.map { "\($0.instanceId) on node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: ", ")
-                return BlockTransition(block: updated, events: [BlockEvent(type: "ScaledUp", message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (\(where_)): \(reason)")], reservations: placed)
+                return BlockTransition(block: updated, events: [BlockEvent(type: .scaledUp, message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (\(where_)): \(reason)")], reservations: placed)
             case .unplaced(let report):
-                return BlockTransition(block: current, events: [BlockEvent(type: "ScaleUpBlocked", message: "wanted \(count) more instance(s) (\(reason)) but none fits on cluster \(clusterId): \(report.lines.joined(separator: " "))")])
+                return BlockTransition(block: current, events: [BlockEvent(type: .scaleUpBlocked, message: "wanted \(count) more instance(s) (\(reason)) but none fits on cluster \(clusterId): \(report.lines.joined(separator: " "))")])
             }
         }
         let grew = transition.block.placement.instances.count > block.placement.instances.count

@@ -75,23 +75,18 @@ actor SplitService: TextGenerators {
                 try? FileManager.default.removeItem(at: outputDirectory(task.id))
                 logger.warning("split task interrupted", metadata: ["taskId": "\(task.id)"])
             }
-            switch task.deployment["state"]?.stringValue {
-            case "deploying"?:
+            switch task.deployment {
+            case let deployment? where deployment.state == .deploying:
                 // The platform stopped halfway through a deploy: undo what it created, so it can be deployed again.
-                let deployment = task.deployment
-                await undo(blocks: deployment["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                           vdagURI: deployment["vdagURI"]?.stringValue, controllerId: deployment["controllerId"]?.stringValue,
-                           clusterId: deployment["clusterId"]?.stringValue ?? ControlPlane.localClusterId)
-                task.deployment = .null
+                await undo(blocks: deployment.blocks, vdagURI: deployment.vdagURI, controllerId: deployment.controllerId,
+                           clusterId: deployment.clusterId)
+                task.deployment = nil
                 task.updatedAt = Date()
                 try await registry.putSplitTask(task)
                 logger.warning("an interrupted deploy was undone", metadata: ["taskId": "\(task.id)"])
-            case "deployed"?:
-                if let controllerId = task.deployment["controllerId"]?.stringValue {
-                    let blocks = task.deployment["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                    generators.withLock { $0[controllerId] = blocks }
-                }
-            default:
+            case let deployment?:
+                generators.withLock { $0[deployment.controllerId] = deployment.blocks }
+            case nil:
                 break
             }
         }
@@ -333,7 +328,7 @@ actor SplitService: TextGenerators {
         [
             "task_id": .string(task.id), "status": .string(task.status.rawValue), "progress": .number(task.progress),
             "message": .string(task.message), "error": task.error.map(JSONValue.string) ?? .null,
-            "request": .object(task.request), "plan": task.plan, "deployment": task.deployment,
+            "request": .object(task.request), "plan": task.plan, "deployment": task.deployment?.json ?? .null,
             "created": Views.time(task.createdAt), "updated": Views.time(task.updatedAt),
         ]
     }
@@ -362,8 +357,8 @@ actor SplitService: TextGenerators {
         guard task.status == .complete else {
             throw APIError(.conflict, "split task \(id) is \(task.status.rawValue)" + (task.status == .failed ? " (\(task.error ?? "")): nothing to deploy" : ": deploy it once it is complete"))
         }
-        guard task.deployment.isNull else {
-            throw APIError(.conflict, "split task \(id) is deployed already as controller \(task.deployment["controllerId"]?.stringValue ?? "?")")
+        if let deployment = task.deployment {
+            throw APIError(.conflict, "split task \(id) is deployed already as controller \(deployment.controllerId)")
         }
         guard let apiURL else { throw APIError(.conflict, "the API is not serving yet") }
         let plan = try ModelPlan(document: task.plan)
@@ -371,10 +366,8 @@ actor SplitService: TextGenerators {
         let blocks = plan.splits.map(\.block.blockId)
         try await checkFree(plan, controller: controller, clusterId: clusterId)
 
-        task.deployment = [
-            "state": "deploying", "vdagURI": .string(plan.vdag.uri.description), "controllerId": .string(controller),
-            "clusterId": .string(clusterId), "blocks": .array(blocks.map(JSONValue.string)),
-        ]
+        task.deployment = SplitDeployment(state: .deploying, vdagURI: plan.vdag.uri.description, controllerId: controller,
+                                          clusterId: clusterId, blocks: blocks)
         task.updatedAt = Date()
         try await registry.putSplitTask(task)
         var created: [String] = [], vdagCreated = false
@@ -396,20 +389,18 @@ actor SplitService: TextGenerators {
             ])
         } catch {
             await undo(blocks: created, vdagURI: vdagCreated ? plan.vdag.uri.description : nil, controllerId: nil, clusterId: clusterId)
-            task.deployment = .null
+            task.deployment = nil
             task.updatedAt = Date()
             try? await registry.putSplitTask(task)
             throw error
         }
-        task.deployment = [
-            "state": "deployed", "vdagURI": .string(plan.vdag.uri.description), "controllerId": .string(controller),
-            "clusterId": .string(clusterId), "blocks": .array(blocks.map(JSONValue.string)), "deployed": Views.time(Date()),
-        ]
+        task.deployment = SplitDeployment(state: .deployed, vdagURI: plan.vdag.uri.description, controllerId: controller,
+                                          clusterId: clusterId, blocks: blocks, deployedAt: Date())
         task.updatedAt = Date()
         try await registry.putSplitTask(task)
         generators.withLock { $0[controller] = blocks }
         logger.info("split plan deployed", metadata: ["taskId": "\(id)", "controllerId": "\(controller)", "blocks": "\(blocks)"])
-        var reply = task.deployment.objectValue ?? [:]
+        var reply = task.deployment?.json.objectValue ?? [:]
         reply["success"] = true
         reply["task_id"] = .string(id)
         return .object(reply)

@@ -58,7 +58,7 @@ actor ThirdPartyDeployer {
     func deploy(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool = false) async throws -> BlockRecord {
         guard spec.command != nil else {
             let reason = "the init container runs the OCI image \(spec.image ?? "?"), and this platform has no OCI runtime yet; give initContainer a process \"command\""
-            return try await fail(block.blockId, reason: reason, type: "InitFailed")
+            return try await fail(block.blockId, reason: reason, type: .initFailed)
         }
         let log = logFile(block.blockId).path
         let initializing = try await registry.transition(blockId: block.blockId) { block, _ in
@@ -67,7 +67,7 @@ actor ThirdPartyDeployer {
             block.phase = .initializing
             block.reason = "the init program is deploying the third-party system"
             return BlockTransition(block: block, events: [BlockEvent(
-                type: "InitStarted",
+                type: .initStarted,
                 message: "running the init program (create): \(spec.command?.joined(separator: " ") ?? ""); its log: \(log)")])
         }.block
         let blockId = block.blockId
@@ -93,7 +93,7 @@ actor ThirdPartyDeployer {
             if Task.isCancelled { return nil }
             let cleaned = cleanup.failure.map { "; its cleanup (mode remove) failed too: \($0)" } ?? "; its cleanup (mode remove) ran"
             do {
-                _ = try await fail(blockId, reason: "the init program failed (create): \(failure)\(cleaned)", type: "InitFailed")
+                _ = try await fail(blockId, reason: "the init program failed (create): \(failure)\(cleaned)", type: .initFailed)
             } catch {
                 logger.error("cannot record the init program's failure", metadata: ["blockId": "\(blockId)", "error": "\(error)"])
             }
@@ -109,7 +109,7 @@ actor ThirdPartyDeployer {
                 block.phase = .starting
                 block.reason = nil
                 return BlockTransition(block: block, events: [BlockEvent(
-                    type: "InitCompleted", message: "the third-party system is deployed; blockInitData.initContainer = \(SecretValues.redacted(result).jsonString())")])
+                    type: .initCompleted, message: "the third-party system is deployed; blockInitData.initContainer = \(SecretValues.redacted(result).jsonString())")])
             }.block
         } catch RegistryError.notFound {
             return result  // removed meanwhile: the removal tears the system down, with this result
@@ -187,7 +187,7 @@ actor ThirdPartyDeployer {
             environment = try await self.environment(mode, block: block, spec: spec, createResult: createResult)
         } catch {
             let outcome = InitRunOutcome(ending: .notStarted("cannot prepare its files: \(error)"), stages: [])
-            await event(blockId, "InitFailed", "\(mode.rawValue): \(outcome.failure ?? "")")
+            await event(blockId, .initFailed, "\(mode.rawValue): \(outcome.failure ?? "")")
             return outcome
         }
         // A run an earlier `aios up` left behind (it was killed) must not race this one.
@@ -211,10 +211,10 @@ actor ThirdPartyDeployer {
         ) { report in
             let message = "\(mode.rawValue): \(report.stage) " + (report.ok ? "ok" : "failed: \(report.message)")
             logger.info("init stage", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "stage": "\(report.stage)", "ok": "\(report.ok)"])
-            await Self.event(registry: registry, logger: logger, blockId, "InitStage", message)
+            await Self.event(registry: registry, logger: logger, blockId, .initStage, message)
         }
         if mode == .remove {
-            await event(blockId, outcome.succeeded ? "InitRemoved" : "InitFailed",
+            await event(blockId, outcome.succeeded ? .initRemoved : .initFailed,
                         outcome.failure.map { "remove: \($0)" } ?? "remove: the third-party system is torn down")
         }
         return outcome
@@ -308,7 +308,7 @@ actor ThirdPartyDeployer {
         configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/init.log")
     }
 
-    private func fail(_ blockId: String, reason: String, type: String) async throws -> BlockRecord {
+    private func fail(_ blockId: String, reason: String, type: BlockEventType) async throws -> BlockRecord {
         try await registry.transition(blockId: blockId) { block, _ in
             guard block.phase != .deleting else { return BlockTransition(block: block, events: []) }
             var block = block
@@ -320,11 +320,11 @@ actor ThirdPartyDeployer {
         }.block
     }
 
-    private func event(_ blockId: String, _ type: String, _ message: String) async {
+    private func event(_ blockId: String, _ type: BlockEventType, _ message: String) async {
         await Self.event(registry: registry, logger: logger, blockId, type, message)
     }
 
-    private static func event(registry: any Registry, logger: Logger, _ blockId: String, _ type: String, _ message: String) async {
+    private static func event(registry: any Registry, logger: Logger, _ blockId: String, _ type: BlockEventType, _ message: String) async {
         do {
             _ = try await registry.transition(blockId: blockId) { block, _ in
                 BlockTransition(block: block, events: [BlockEvent(type: type, message: message)])

@@ -34,8 +34,8 @@ enum Views {
             "resolved": SecretValues.redacted((try? JSONValue(encoding: block.resolved)) ?? .null),
             "placement": placement(block.placement),
             "placementReport": block.placementReport,
-            "instances": .array(block.instances),
-            "events": .array(events.map { ["time": time($0.time), "type": .string($0.type), "message": .string($0.message)] }),
+            "instances": .array(block.instances.map(\.json)),
+            "events": .array(events.map { ["time": time($0.time), "type": .string($0.type.rawValue), "message": .string($0.message)] }),
             "createdAt": time(block.createdAt),
             "updatedAt": time(block.updatedAt),
         ])

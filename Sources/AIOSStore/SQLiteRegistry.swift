@@ -146,7 +146,7 @@ public final class SQLiteRegistry: Registry {
                 arguments: [block.blockId, block.componentURI.description, JSONValue.object(block.spec).jsonString(),
                             try Self.encode(block.resolved), block.minInstances, block.maxInstances, block.desiredInstances,
                             block.phase.rawValue, block.reason, try Self.encode(block.placement),
-                            JSONValue.array(block.instances).jsonString(),
+                            try JSONValue(encoding: block.instances).jsonString(),
                             block.createdAt.timeIntervalSince1970, block.updatedAt.timeIntervalSince1970])
             try Self.insert(event, blockId: block.blockId, db)
             try Self.insert(task, db)
@@ -168,7 +168,7 @@ public final class SQLiteRegistry: Registry {
                 WHERE id = ?
                 """,
             arguments: [try encode(block.resolved), block.minInstances, block.maxInstances, block.desiredInstances, block.phase.rawValue, block.reason, try encode(block.placement),
-                        block.placementReport.jsonString(), JSONValue.array(block.instances).jsonString(),
+                        block.placementReport.jsonString(), try JSONValue(encoding: block.instances).jsonString(),
                         Date().timeIntervalSince1970, block.blockId])
         guard db.changesCount == 1 else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
     }
@@ -236,7 +236,7 @@ public final class SQLiteRegistry: Registry {
     public func events(blockId: String) async throws -> [BlockEvent] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM block_events WHERE block_id = ? ORDER BY seq", arguments: [blockId]).map { row in
-                BlockEvent(time: Self.date(row["time"]), type: row["type"], message: row["message"])
+                BlockEvent(time: Self.date(row["time"]), type: BlockEventType(stored: row["type"]), message: row["message"])
             }
         }
     }
@@ -248,7 +248,7 @@ public final class SQLiteRegistry: Registry {
     private static func insert(_ event: BlockEvent, blockId: String, _ db: Database) throws {
         try db.execute(
             sql: "INSERT INTO block_events (block_id, time, type, message) VALUES (?, ?, ?, ?)",
-            arguments: [blockId, event.time.timeIntervalSince1970, event.type, event.message])
+            arguments: [blockId, event.time.timeIntervalSince1970, event.type.rawValue, event.message])
         try db.execute(
             sql: """
                 DELETE FROM block_events WHERE block_id = ? AND seq <= (
@@ -263,9 +263,6 @@ public final class SQLiteRegistry: Registry {
         guard let uri = ComponentURI(uriText) else { throw RegistryCorruption(table: "blocks", key: id, field: "component_uri") }
         let phaseText: String = row["phase"]
         guard let phase = BlockPhase(rawValue: phaseText) else { throw RegistryCorruption(table: "blocks", key: id, field: "phase") }
-        guard case .array(let instances)? = JSONValue.decodeJSON(Data((row["instances"] as String).utf8)) else {
-            throw RegistryCorruption(table: "blocks", key: id, field: "instances")
-        }
         return BlockRecord(
             blockId: id, componentURI: uri,
             spec: try object(row["spec"], table: "blocks", key: id, field: "spec"),
@@ -274,7 +271,7 @@ public final class SQLiteRegistry: Registry {
             phase: phase, reason: row["reason"],
             placement: try decode(BlockPlacement.self, row["placement"], table: "blocks", key: id, field: "placement"),
             placementReport: JSONValue.decodeJSON(Data((row["placement_report"] as String).utf8)) ?? .null,
-            instances: instances,
+            instances: try decode([InstanceRecord].self, row["instances"], table: "blocks", key: id, field: "instances"),
             createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
     }
 
@@ -477,7 +474,7 @@ public final class SQLiteRegistry: Registry {
                         plan = excluded.plan, error = excluded.error, deployment = excluded.deployment, updated_at = excluded.updated_at
                     """,
                 arguments: [task.id, task.status.rawValue, task.progress, task.message, JSONValue.object(task.request).jsonString(),
-                            task.plan.jsonString(), task.error, task.deployment.jsonString(),
+                            task.plan.jsonString(), task.error, (task.deployment?.json ?? .null).jsonString(),
                             task.createdAt.timeIntervalSince1970, task.updatedAt.timeIntervalSince1970])
         }
     }
@@ -508,7 +505,7 @@ public final class SQLiteRegistry: Registry {
         return SplitTaskRecord(
             id: id, status: status, progress: row["progress"], message: row["message"],
             request: try object(row["request"], table: "split_tasks", key: id, field: "request"),
-            plan: try json("plan"), error: row["error"], deployment: try json("deployment"),
+            plan: try json("plan"), error: row["error"], deployment: SplitDeployment(json: try json("deployment")),
             createdAt: date(row["created_at"]), updatedAt: date(row["updated_at"]))
     }
 

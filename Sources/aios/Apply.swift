@@ -79,13 +79,17 @@ struct Apply: AsyncParsableCommand {
         let deadline = Date().addingTimeInterval(900)
         while Date() < deadline {
             let block = try await server.client.get("/api/blocks/\(blockId)").get()
-            let pulls = (block["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue?.hasPrefix("ImagePull") == true }
+            let pulls = (block["events"]?.arrayValue ?? []).compactMap { event -> (type: BlockEventType, message: String)? in
+                let type = BlockEventType(stored: event["type"]?.stringValue ?? "")
+                return type.isImagePull ? (type, event["message"]?.stringValue ?? "") : nil
+            }
             for event in pulls.dropFirst(shown) {
-                print("  \(event["type"]?.stringValue ?? ""): \(event["message"]?.stringValue ?? "")")
+                print("  \(event.type.rawValue): \(event.message)")
             }
             shown = max(shown, pulls.count)
-            if pulls.contains(where: { ["ImagePulled", "ImagePullFailed"].contains($0["type"]?.stringValue ?? "") })
-                || !["Starting", "Placing", "Pending"].contains(block["phase"]?.stringValue ?? "") { return }
+            let phase = block["phase"]?.stringValue.flatMap(BlockPhase.init(rawValue:))
+            if pulls.contains(where: { $0.type == .imagePulled || $0.type == .imagePullFailed })
+                || ![.starting, .placing, .pending].contains(phase) { return }
             try await Task.sleep(for: .milliseconds(200))
         }
     }

@@ -34,11 +34,11 @@ final class SQLiteRegistryTests: XCTestCase {
                                        task: TaskRecord(action: "addNode", subject: "c1/n2", status: .completed))
             let block = try BlockSpec(envelope: SpecEnvelope(document: ["blockId": "b1", "blockComponentURI": "model.c:1-t", "minInstances": 1, "maxInstances": 2]))
             var record = BlockRecord(spec: block, resolved: try block.resolve(with: spec))
-            try await registry.createBlock(record, event: BlockEvent(type: "Created", message: "m"),
+            try await registry.createBlock(record, event: BlockEvent(type: .created, message: "m"),
                                            task: TaskRecord(action: "createBlock", subject: "b1", status: .completed))
             record.phase = .degraded
             record.reason = "because"
-            try await registry.updateBlock(record, event: BlockEvent(type: "Degraded", message: "because"))
+            try await registry.updateBlock(record, event: BlockEvent(type: .degraded, message: "because"))
             try await registry.putPolicy(PolicyRecord(uri: "policy.loadBalancer.rr:v1", kind: "loadBalancer", document: ["a": 1]))
         }
         let reopened = try SQLiteRegistry(path: path)
@@ -94,10 +94,10 @@ final class EventRetentionTests: XCTestCase {
         ]))
         let spec = try BlockSpec(envelope: SpecEnvelope(document: ["blockId": "b", "blockComponentURI": "model.c:1-t", "minInstances": 1, "maxInstances": 1]))
         let block = BlockRecord(spec: spec, resolved: try spec.resolve(with: component))
-        try await registry.createBlock(block, event: BlockEvent(type: "Created", message: "0"),
+        try await registry.createBlock(block, event: BlockEvent(type: .created, message: "0"),
                                        task: TaskRecord(action: "createBlock", subject: "b", status: .completed))
         for index in 1...(SQLiteRegistry.eventsPerBlock + 20) {
-            try await registry.updateBlock(block, event: BlockEvent(type: "Tick", message: String(index)))
+            try await registry.updateBlock(block, event: BlockEvent(type: .instanceStarted, message: String(index)))
         }
         let events = try await registry.events(blockId: "b")
         XCTAssertEqual(events.count, SQLiteRegistry.eventsPerBlock)
