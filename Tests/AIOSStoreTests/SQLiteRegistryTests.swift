@@ -50,7 +50,7 @@ final class SQLiteRegistryTests: XCTestCase {
         XCTAssertEqual(block?.phase, .degraded)
         XCTAssertEqual(block?.reason, "because")
         let events = try await reopened.events(blockId: "b1")
-        XCTAssertEqual(events.map(\.type), ["Created", "Degraded"])
+        XCTAssertEqual(events.map(\.type), [.created, .degraded])
         let policies = try await reopened.policies()
         XCTAssertEqual(policies.map(\.uri), ["policy.loadBalancer.rr:v1"])
         let tasks = try await reopened.tasks(limit: 10)
