@@ -69,7 +69,9 @@ let package = Package(
         .target(
             name: "AIOSRuntime",
             dependencies: [
-                "AIOSModel", "AIOSWire", "CAIOSSpawn",
+                "AIOSModel", "AIOSStore", "AIOSWire", "CAIOSSpawn",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
@@ -103,7 +105,7 @@ let package = Package(
         .target(
             name: "AIOSBlock",
             dependencies: [
-                "AIOSModel", "AIOSPolicy", "AIOSWire",
+                "AIOSModel", "AIOSPolicy", "AIOSRuntime", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],

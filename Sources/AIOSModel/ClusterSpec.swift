@@ -7,6 +7,9 @@ public struct ClusterSpec: Sendable, Equatable {
     public var document: [String: JSONValue]
     public var nodes: [NodeSpec]
 
+    /// The driver that runs the cluster's instances (`host`, `simulated`, ...), when it names one.
+    public var driver: String? { document["driver"]?.stringValue }
+
     public init(id: String, document: [String: JSONValue], nodes: [NodeSpec]) {
         self.id = id
         self.document = document
@@ -22,6 +25,7 @@ public struct ClusterSpec: Sendable, Equatable {
         _ = reader.string(document, "regionId", at: path)
         _ = reader.object(document, "clusterMetadata", at: path)
         _ = reader.object(document, "config", at: path)
+        if let driver = reader.string(document, "driver", at: path), let problem = ResourceName.problem(driver) { reader.fail(path / "driver", problem) }
         _ = reader.stringArray(document, "tags", at: path)
         _ = reader.number(document, "reputation", at: path)
 

@@ -77,19 +77,13 @@ public struct InitRunOutcome: Sendable, Equatable {
     }
 }
 
-/// Runs an init program (`ProgramRun`) and hands each stage report to `onStage` as soon as it is written.
+/// Runs an init program as a job of its cluster's driver and hands each stage report to `onStage` as soon as
+/// it is written.
 public enum InitProgramRunner {
-    public static func run(
-        command: [String], cwd: String, environment: [String: String], logPath: String,
-        timeout: Double, grace: Double = 5,
-        onSpawn: @Sendable (ChildProcess) -> Void = { _ in },
-        onStage: @escaping @Sendable (InitStageReport) async -> Void
-    ) async -> InitRunOutcome {
+    public static func run(_ job: JobLaunch, on driver: any InstanceDriver,
+                           onStage: @escaping @Sendable (InitStageReport) async -> Void) async -> InitRunOutcome {
         let stages = Mutex<[InitStageReport]>([])
-        let ending = await ProgramRun.run(
-            command: command, cwd: cwd, environment: environment, logPath: logPath, timeout: timeout, grace: grace,
-            onSpawn: onSpawn
-        ) { line in
+        let ending = await driver.runJob(job) { line in
             guard let report = InitStageReport(line: line) else { return }
             stages.withLock { $0.append(report) }
             await onStage(report)

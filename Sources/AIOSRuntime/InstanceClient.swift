@@ -1,3 +1,5 @@
+import AIOSModel
+import Foundation
 import AIOSWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -42,5 +44,18 @@ public enum InstanceClient {
         return try? await with(address: address) { client in
             try await client.health(request, options: probeOptions)
         }
+    }
+}
+
+extension InstanceClient {
+    /// Why an instance whose `Health` answered something other than `healthy` is unhealthy, in words.
+    public static func unhealthyReason(_ reply: Aios_Instance_V1_HealthReply) -> String? {
+        guard reply.status != "healthy" else { return nil }
+        var reason = "Health answered \"\(reply.status)\""
+        if !reply.detailsJson.isEmpty, let details = JSONValue.decodeJSON(Data(reply.detailsJson.utf8)) {
+            let detail = details["error"]?.stringValue ?? details.jsonString()
+            reason += ": " + String(detail.prefix(300))
+        }
+        return reason
     }
 }

@@ -1,36 +1,5 @@
 import Foundation
 
-/// How to run one instance: its command, directory, environment and log file. `AIOS_LISTEN` is added per
-/// start, with a free loopback port.
-public struct InstanceLaunch: Sendable {
-    public var blockId: String
-    public var instanceId: String
-    public var command: [String]
-    public var cwd: String
-    public var environment: [String: String]
-    public var logPath: String
-    public var host: String
-    /// Run after each exit of the instance's process, before it restarts or the supervisor stops (a
-    /// container engine's client may leave its container behind when it is killed: this removes it).
-    public var afterExit: [String]?
-    /// Where each spawn is recorded: its intent (with the marker the process carries) before the spawn, its
-    /// pid and start time after. A restart after a crash stops whatever the file names.
-    public var runFile: RunFile?
-
-    public init(blockId: String, instanceId: String, command: [String], cwd: String, environment: [String: String], logPath: String,
-                host: String = "127.0.0.1", afterExit: [String]? = nil, runFile: RunFile? = nil) {
-        self.blockId = blockId
-        self.instanceId = instanceId
-        self.command = command
-        self.cwd = cwd
-        self.environment = environment
-        self.logPath = logPath
-        self.host = host
-        self.afterExit = afterExit
-        self.runFile = runFile
-    }
-}
-
 /// Restart and readiness rules for supervised instances.
 public struct SupervisionPolicy: Sendable {
     /// How long a started instance has to answer `Health` before it is killed and restarted.
@@ -52,29 +21,37 @@ public struct SupervisionPolicy: Sendable {
 
 /// What happened to a supervised instance.
 public enum InstanceEvent: Sendable {
-    case started(process: ChildProcess, address: String)
+    case started(identity: RunIdentity, address: String)
     case ready(address: String)
     case exited(status: Int32, restarts: Int, restartIn: Double, crashLooping: Bool, logTail: [String])
+    /// The driver lost track of the run (its node is gone, its pod was deleted): it is started again.
+    case lost(reason: String, restarts: Int, restartIn: Double, crashLooping: Bool)
     case startFailed(reason: String, restarts: Int, restartIn: Double, crashLooping: Bool)
     case stopped
 }
 
-/// Keeps one instance process running: starts it, reports it ready when its health probe answers,
-/// restarts it with exponential backoff when it exits, and stops it (SIGTERM, then SIGKILL) on request.
+/// Keeps one instance running through its cluster's driver: starts a run, reports it ready when its health
+/// probe answers, starts another with exponential backoff when it ends, and stops it (graceful, then forced)
+/// on request.
 public actor InstanceSupervisor {
     public let launch: InstanceLaunch
+    private let driver: any InstanceDriver
     private let policy: SupervisionPolicy
     private let probe: @Sendable (String) async -> Bool
     private let onEvent: @Sendable (InstanceEvent) async -> Void
     private var loop: Task<Void, Never>?
-    private var current: ChildProcess?
+    private var current: (any InstanceRun)?
+    /// A run a restarted platform adopted: supervised first, instead of a fresh start.
+    private var adopted: (any InstanceRun)?
     private var readyAt: Date?
     private var stopping = false
 
-    public init(launch: InstanceLaunch, policy: SupervisionPolicy, probe: @escaping @Sendable (String) async -> Bool,
-                onEvent: @escaping @Sendable (InstanceEvent) async -> Void) {
+    public init(launch: InstanceLaunch, driver: any InstanceDriver, policy: SupervisionPolicy, adopting run: (any InstanceRun)? = nil,
+                probe: @escaping @Sendable (String) async -> Bool, onEvent: @escaping @Sendable (InstanceEvent) async -> Void) {
         self.launch = launch
+        self.driver = driver
         self.policy = policy
+        self.adopted = run
         self.probe = probe
         self.onEvent = onEvent
     }
@@ -84,44 +61,32 @@ public actor InstanceSupervisor {
         loop = Task { await self.run() }
     }
 
-    /// The running process's id (its process group id too), if one is running.
-    public var pid: Int32? { current?.pid }
+    /// Where the current run runs, if one is running.
+    public var identity: RunIdentity? { current?.identity }
 
-    /// Replaces the running process (it stopped answering): SIGTERM, SIGKILL after the grace period; the
+    /// The running process's id (its process group id too), if the current run is a host process.
+    public var pid: Int32? { current?.identity.pid }
+
+    /// Replaces the current run (it stopped answering): graceful, then forced after the grace period; the
     /// supervision loop starts a new one as after any exit.
     public func restartProcess(reason: String) {
-        guard !stopping, let process = current else { return }
+        guard !stopping, let run = current else { return }
         LogTail.append(launch.logPath, "aios: replacing the instance: \(reason)")
-        process.signalGroup(SIGTERM)
-        let grace = policy.terminationGrace
-        Task {
-            try? await Task.sleep(for: .seconds(grace))
-            if ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) { process.signalGroup(SIGKILL) }
-        }
+        run.terminate(grace: policy.terminationGrace)
     }
 
-    /// Stops the instance and waits until its process group is gone.
+    /// Stops the instance and waits until its run is gone (bounded).
     public func stop() async {
         stopping = true
-        if let process = current {
-            process.signalGroup(SIGTERM)
-            let deadline = Date().addingTimeInterval(policy.terminationGrace)
-            while Date() < deadline && ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-            process.signalGroup(SIGKILL)
+        if let run = current {
+            _ = await run.stop(grace: policy.terminationGrace)
         } else {
             loop?.cancel()
         }
-        // A process stuck in the kernel (uninterruptible sleep) may outlive SIGKILL for a while: do not hang on it.
         if let loop {
-            let finished = await Deadline.run(seconds: 5) { await loop.value; return true } ?? false
-            if !finished, let process = current {
-                LogTail.append(launch.logPath, "aios: pid \(process.pid) did not exit 5 s after SIGKILL; leaving it")
-            }
+            _ = await Deadline.run(seconds: 5) { await loop.value; return true }
         }
         loop = nil
-        if current == nil { launch.runFile?.remove() }
         await onEvent(.stopped)
     }
 
@@ -136,11 +101,19 @@ public actor InstanceSupervisor {
             // An instance that had been ready for a while was healthy: whatever ended it (a kill from outside,
             // a failure after serving), it comes back at once and its history starts over. Only exits before
             // or soon after readiness count towards backoff and a crash loop.
-            if case .exited(let status) = outcome, let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
+            if let ready = readyAt, Date().timeIntervalSince(ready) >= policy.stableAfter {
                 backoff = policy.initialBackoff
                 exits.removeAll()
-                await onEvent(.exited(status: status, restarts: restarts, restartIn: 0, crashLooping: false, logTail: LogTail.read(launch.logPath)))
-                continue
+                switch outcome {
+                case .exited(let status):
+                    await onEvent(.exited(status: status, restarts: restarts, restartIn: 0, crashLooping: false, logTail: LogTail.read(launch.logPath)))
+                    continue
+                case .lost(let reason):
+                    await onEvent(.lost(reason: reason, restarts: restarts, restartIn: 0, crashLooping: false))
+                    continue
+                case .failedToStart:
+                    break
+                }
             }
             exits.append(Date())
             exits.removeAll { Date().timeIntervalSince($0) > policy.crashLoopWindow }
@@ -148,6 +121,8 @@ public actor InstanceSupervisor {
             switch outcome {
             case .exited(let status):
                 await onEvent(.exited(status: status, restarts: restarts, restartIn: backoff, crashLooping: crashLooping, logTail: LogTail.read(launch.logPath)))
+            case .lost(let reason):
+                await onEvent(.lost(reason: reason, restarts: restarts, restartIn: backoff, crashLooping: crashLooping))
             case .failedToStart(let reason):
                 await onEvent(.startFailed(reason: reason, restarts: restarts, restartIn: backoff, crashLooping: crashLooping))
             }
@@ -162,36 +137,44 @@ public actor InstanceSupervisor {
 
     private enum Outcome {
         case exited(Int32)
+        case lost(String)
         case failedToStart(String)
     }
 
     private func runOnce() async -> Outcome {
         readyAt = nil
-        let port: Int
-        let process: ChildProcess
-        do {
-            port = try FreePort.find(host: launch.host)
-            var environment = launch.environment
-            environment["AIOS_LISTEN"] = "\(launch.host):\(port)"
-            // The intent first: a crash right after the spawn still leaves a record that finds the process.
-            let marker = SpawnMarker.make()
-            environment[SpawnMarker.variable] = marker
-            try launch.runFile?.recordIntent(marker: marker, details: ["blockId": .string(launch.blockId), "instanceId": .string(launch.instanceId)])
-            let spawned = try ProcessSpawner.spawn(launch.command, cwd: launch.cwd, environment: environment, logPath: launch.logPath)
-            process = ChildProcess(pid: spawned.pid, startTime: spawned.startTime)
-        } catch {
-            return .failedToStart(String(describing: error))
+        let run: any InstanceRun
+        if let adopted {
+            run = adopted
+            self.adopted = nil
+        } else {
+            do {
+                run = try await driver.start(launch)
+            } catch {
+                return .failedToStart(String(describing: error))
+            }
         }
-        do {
-            try launch.runFile?.recordSpawned(process)
-        } catch {
-            LogTail.append(launch.logPath, "aios: cannot record pid \(process.pid) (\(error)); its spawn marker still finds it after a crash")
+        current = run
+        defer { current = nil }
+        // One reader of the run's states: the address once it runs, then how it ended.
+        let (running, runningContinuation) = AsyncStream.makeStream(of: String.self)
+        let ending = Task { () -> Outcome in
+            defer { runningContinuation.finish() }
+            for await state in run.states {
+                switch state {
+                case .starting: continue
+                case .running(let address): runningContinuation.yield(address)
+                case .exited(let status): return .exited(status)
+                case .lost(let reason): return .lost(reason)
+                }
+            }
+            return .lost("the driver stopped reporting on the run")
         }
-        current = process
-        let address = "\(launch.host):\(port)"
-        await onEvent(.started(process: process, address: address))
+        var addresses = running.makeAsyncIterator()
+        guard let address = await addresses.next() else { return await ending.value }
+        await onEvent(.started(identity: run.identity, address: address))
 
-        let exit = Task { await process.waitForExit() }
+        // Whichever comes first: the probe answering, the startup deadline, or the run ending.
         let readiness = Task { [probe, policy] in
             let deadline = Date().addingTimeInterval(policy.startupTimeout)
             while !Task.isCancelled && Date() < deadline {
@@ -201,29 +184,21 @@ public actor InstanceSupervisor {
             }
             return false
         }
-        // Whichever comes first: the probe answering, the startup deadline, or the process exiting.
         let ready: @Sendable () async -> Bool = { await readiness.value }
-        let exited: @Sendable () async -> Bool = {
-            _ = await exit.value
+        let ended: @Sendable () async -> Bool = {
+            _ = await ending.value
             return false
         }
-        let becameReady = await Deadline.first([ready, exited])
+        let becameReady = await Deadline.first([ready, ended])
         readiness.cancel()
-        if becameReady, !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
+        if becameReady, !stopping, run.isAlive {
             readyAt = Date()
             await onEvent(.ready(address: address))
-        } else if !stopping, ProcessTable.isAlive(pid: process.pid, startTime: process.startTime) {
+        } else if !stopping, run.isAlive {
             LogTail.append(launch.logPath, "aios: instance did not answer Health within \(Int(policy.startupTimeout)) s; stopping it")
-            process.signalGroup(SIGTERM)
-            try? await Task.sleep(for: .seconds(min(policy.terminationGrace, 2)))
-            process.signalGroup(SIGKILL)
+            run.terminate(grace: min(policy.terminationGrace, 2))
         }
-        let status = await exit.value
-        if let cleanup = launch.afterExit {
-            _ = await ProgramRun.run(command: cleanup, cwd: "/", environment: launch.environment, logPath: launch.logPath, timeout: 30) { _ in }
-        }
-        current = nil
-        return .exited(status)
+        return await ending.value
     }
 }
 

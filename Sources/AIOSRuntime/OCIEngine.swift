@@ -99,6 +99,8 @@ public struct OCIEngine: Sendable, Equatable {
         public var environmentNames: [String]
         /// Host paths mounted read-only at the same path.
         public var readOnlyMounts: [String]
+        /// Host paths mounted read-write at the same path (a job's state directory).
+        public var readWriteMounts: [String] = []
         public var cpus: Double?
         public var memoryMB: Double?
         public var gpus: [String]
@@ -127,6 +129,7 @@ public struct OCIEngine: Sendable, Equatable {
         for (key, value) in container.labels.sorted(by: { $0.key < $1.key }) { command += ["--label", "\(key)=\(value)"] }
         for name in container.environmentNames.sorted() { command += ["--env", name] }
         for path in container.readOnlyMounts { command += ["--volume", "\(path):\(path):ro"] }
+        for path in container.readWriteMounts { command += ["--volume", "\(path):\(path)"] }
         if let cpus = container.cpus, cpus > 0 { command += ["--cpus", cpus.formattedFlag] }
         if let memory = container.memoryMB, memory > 0, let megabytes = Int(exactly: memory.rounded(.up)) { command += ["--memory", "\(megabytes)m"] }
         if !container.gpus.isEmpty {

@@ -1,5 +1,6 @@
 import AIOSBlock
 import AIOSModel
+import AIOSRuntime
 import AIOSStore
 import Foundation
 import Logging

@@ -1,6 +1,7 @@
 import AIOSBlock
 import AIOSMetrics
 import AIOSModel
+import AIOSRuntime
 import AIOSStore
 import Foundation
 

@@ -1,5 +1,6 @@
 import AIOSMetrics
 import AIOSModel
+import AIOSRuntime
 import AIOSPlacement
 import AIOSStore
 import Foundation
@@ -315,11 +316,11 @@ public struct ControlPlane: Sendable {
         return task
     }
 
-    /// Finishes work that a crash interrupted, in this order: processes an earlier run left are stopped,
+    /// Finishes work that a crash interrupted, in this order: what the drivers run is reconciled with the records,
     /// blocks left in `Deleting` are removed, blocks left in `Pending` or `Placing` are placed, and every
     /// placed block gets its instances again.
     public func resumeInterruptedWork() async throws {
-        try await instances.stopOrphans()
+        try await instances.reconcile()
         for block in try await registry.blocks() {
             switch block.phase {
             case .deleting:

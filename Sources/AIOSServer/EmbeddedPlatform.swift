@@ -92,16 +92,21 @@ public struct EmbeddedPlatform: Sendable {
         }
         let registries = ContainerRegistries(registry: registry, secrets: secrets,
                                              dataDirectory: configuration.dataDirectory, logger: logger)
-        var instanceConfiguration = InstanceManager.Configuration(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv)
-        instanceConfiguration.oci = oci
-        instanceConfiguration.secrets = BlockSecrets(box: secrets)
+        let runDirectory = configuration.dataDirectory.appendingPathComponent("run")
+        let process = ProcessDriver(runDirectory: runDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv, logger: logger)
+        let hostDriver = HostDriver(process: process, oci: oci.map { OCIDriver(engine: $0, dataDirectory: configuration.dataDirectory, runDirectory: runDirectory, logger: self.logger) })
+        // Every driver a cluster may name: a new one is one entry here.
+        let drivers = InstanceDrivers([hostDriver, SimulatedDriver(host: hostDriver), process])
+        var instanceConfiguration = InstanceManager.Configuration(files: BlockFiles(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)))
+        if case .success(let engine) = oci {
+            instanceConfiguration.puller = ImagePuller(engine: engine, registries: registries,
+                                                       scratch: configuration.dataDirectory.appendingPathComponent("secrets/pull"), timeout: 900)
+        }
         instanceConfiguration.keepLogs = configuration.keepLogs
-        let instances = InstanceManager(registry: registry, executors: executors, configuration: instanceConfiguration,
-                                        registries: registries, logger: logger)
+        let instances = InstanceManager(registry: registry, routing: executors, drivers: drivers, configuration: instanceConfiguration, logger: logger)
         let thirdParty = ThirdPartyDeployer(
             registry: registry, instances: instances,
-            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv,
-                                 secrets: BlockSecrets(box: secrets)),
+            configuration: .init(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)),
             logger: logger)
         let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
                                         secrets: BlockSecrets(box: secrets), logger: logger)
@@ -126,7 +131,7 @@ public struct EmbeddedPlatform: Sendable {
         await vdags.startAll()
         let splits = try SplitService(
             registry: registry, controlPlane: controlPlane, vdags: vdags, executors: executors,
-            configuration: .init(dataDirectory: configuration.dataDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv,
+            configuration: .init(dataDirectory: configuration.dataDirectory,
                                  modelDirectories: configuration.modelDirectories),
             logger: logger)
         try await splits.resume()

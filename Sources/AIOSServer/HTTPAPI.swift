@@ -1,5 +1,6 @@
 import AIOSGateway
 import AIOSModel
+import AIOSRuntime
 import Foundation
 import Hummingbird
 import Logging
@@ -73,7 +74,7 @@ struct HTTPAPI: Sendable {
 
         VDAGRoutes(vdags: vdags).add(to: router)
         SplitRoutes(splits: splits).add(to: router)
-        registries.add(to: router)
+        registries.addRoutes(to: router)
         TokenRoutes(authority: security.authority).add(to: router)
 
         router.post("api/:action") { request, context -> Response in

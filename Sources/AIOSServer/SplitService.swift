@@ -15,7 +15,6 @@ import Synchronization
 actor SplitService: TextGenerators {
     struct Configuration: Sendable {
         var dataDirectory: URL
-        var pythonVirtualEnv: String?
         /// Where models may be read from (`aios up --model-dir`); artifacts of the store are allowed too.
         var modelDirectories: [String] = []
         /// How long `deploy` waits for the split blocks to be ready by default.
@@ -159,7 +158,7 @@ actor SplitService: TextGenerators {
             await finish(&task, failure: "cannot create the output directory \(output.path): \(error)")
             return
         }
-        var environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
+        var environment: [String: String] = [:]
         let command: [String], cwd: String
         switch request.splitter {
         case .builtIn(let name):
@@ -182,19 +181,15 @@ actor SplitService: TextGenerators {
         logger.info("splitter started", metadata: ["taskId": "\(task.id)", "command": "\(command.joined(separator: " "))"])
 
         let progress = ProgressBox()
-        let taskId = task.id, runFile = self.runFile(task.id), logger = self.logger
-        defer { runFile.remove() }
-        let ending = await ProgramRun.run(
-            command: command, cwd: cwd, environment: environment, logPath: logPath(task.id), timeout: request.timeout,
-            onSpawn: { child in
-                do {
-                    try runFile.record(child)
-                } catch {
-                    logger.error("cannot record the running splitter; a restart after a crash will not stop it",
-                                 metadata: ["taskId": "\(taskId)", "error": "\(error)"])
-                }
-            }
-        ) { line in
+        let taskId = task.id
+        // The splitter is a job of this machine's driver (it reads the model file here).
+        guard let driver = await controlPlane.instances.drivers[InstanceDrivers.localDefault] else {
+            await finish(&task, failure: "this platform has no \(InstanceDrivers.localDefault) driver to run the splitter")
+            return
+        }
+        let job = JobLaunch(name: "split-\(task.id)", workload: .command(command, cwd: cwd), environment: environment,
+                            logPath: logPath(task.id), timeout: request.timeout, mounts: [output.path])
+        let ending = await driver.runJob(job) { line in
             guard let report = SplitterReport(line: line) else { return }
             if let update = progress.apply(report) { await self.progressed(taskId, update) }
         }

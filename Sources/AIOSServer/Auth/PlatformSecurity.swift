@@ -1,4 +1,5 @@
 import AIOSModel
+import AIOSRuntime
 import AIOSStore
 import Crypto
 import Foundation

@@ -13,25 +13,23 @@ import Logging
 /// `remove` to clean up, releases the block's reservations and turns it `Failed` with the program's message.
 /// On removal the program runs in mode `remove` before the block is deleted; a running `create` is stopped
 /// first.
-actor ThirdPartyDeployer {
-    struct Configuration: Sendable {
-        var dataDirectory: URL
-        var pythonVirtualEnv: String?
-        /// Seconds between SIGTERM and SIGKILL when a run is stopped.
-        var grace: Double = 5
+public actor ThirdPartyDeployer {
+    public struct Configuration: Sendable {
+        public var dataDirectory: URL
+        /// Seconds between the graceful and the forced stop of a run.
+        public var grace: Double = 5
         /// Opens the block's secrets for the init program, and seals the secrets in its result.
-        var secrets: BlockSecrets?
+        public var secrets: BlockSecrets?
 
-        init(dataDirectory: URL, pythonVirtualEnv: String?, secrets: BlockSecrets? = nil) {
+        public init(dataDirectory: URL, secrets: BlockSecrets? = nil) {
             self.dataDirectory = dataDirectory
-            self.pythonVirtualEnv = pythonVirtualEnv
             self.secrets = secrets
         }
     }
 
     /// The init program failed in mode `remove`: the block is kept so nothing is left undeployed unknowingly.
-    struct TeardownFailure: Error, CustomStringConvertible {
-        var description: String
+    public struct TeardownFailure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private let registry: any Registry
@@ -43,7 +41,7 @@ actor ThirdPartyDeployer {
     /// Running teardowns, by block: a second removal joins the first.
     private var teardowns: [String: Task<String?, Never>] = [:]
 
-    init(registry: any Registry, instances: InstanceManager, configuration: Configuration, logger: Logger) {
+    public init(registry: any Registry, instances: InstanceManager, configuration: Configuration, logger: Logger) {
         self.registry = registry
         self.instances = instances
         self.configuration = configuration
@@ -55,7 +53,7 @@ actor ThirdPartyDeployer {
     /// Moves the placed block to `Initializing` and starts its init program in mode `create`; returns the
     /// block as stored. With `cleanFirst` (a `create` that a restart of `aios up` interrupted) the program
     /// runs in mode `remove` before.
-    func deploy(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool = false) async throws -> BlockRecord {
+    public func deploy(_ block: BlockRecord, spec: InitContainerSpec, cleanFirst: Bool = false) async throws -> BlockRecord {
         guard spec.command != nil else {
             let reason = "the init container runs the OCI image \(spec.image ?? "?"), and this platform has no OCI runtime yet; give initContainer a process \"command\""
             return try await fail(block.blockId, reason: reason, type: .initFailed)
@@ -128,7 +126,7 @@ actor ThirdPartyDeployer {
     /// Stops a running `create`, then runs the program in mode `remove` when a `create` ever ran for the
     /// block. Throws when `remove` fails (unless `force`), so the caller keeps the block. A teardown already
     /// running for the block is joined, not repeated.
-    func teardown(_ block: BlockRecord, spec: InitContainerSpec, force: Bool) async throws {
+    public func teardown(_ block: BlockRecord, spec: InitContainerSpec, force: Bool) async throws {
         let blockId = block.blockId
         if let running = teardowns[blockId] {
             if let failure = await running.value, !force { throw TeardownFailure(description: failure) }
@@ -162,7 +160,7 @@ actor ThirdPartyDeployer {
 
     /// `aios up` is stopping: running `create` runs get SIGTERM (then SIGKILL after the grace period) and are
     /// waited for. Their blocks stay `Initializing`; the next start cleans up (mode `remove`) and deploys again.
-    func shutdown() async {
+    public func shutdown() async {
         let running = Array(deployments.values)
         for task in running { task.cancel() }
         for task in running { _ = await task.value }
@@ -179,36 +177,26 @@ actor ThirdPartyDeployer {
         let blockId = block.blockId
         let logPath = logFile(blockId)
         let state = stateDirectory(blockId)
-        let environment: [String: String]
+        let environment: [String: String], driver: any InstanceDriver
         do {
             try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: logPath.deletingLastPathComponent(), withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: logPath.path) { _ = FileManager.default.createFile(atPath: logPath.path, contents: nil) }
-            environment = try await self.environment(mode, block: block, spec: spec, createResult: createResult)
+            driver = try await self.driver(for: block)
+            environment = try await self.environment(mode, block: block, spec: spec, createResult: createResult, simulated: !driver.runsOnRealGPUs)
         } catch {
             let outcome = InitRunOutcome(ending: .notStarted("cannot prepare its files: \(error)"), stages: [])
             await event(blockId, .initFailed, "\(mode.rawValue): \(outcome.failure ?? "")")
             return outcome
         }
-        // A run an earlier `aios up` left behind (it was killed) must not race this one.
+        // A run an earlier `aios up` (of a version that kept its run file with the block) left behind must not race this one.
         await stopLeftoverRun(blockId)
-        logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)"])
+        logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "driver": "\(driver.name)"])
         let registry = self.registry, logger = self.logger
-        let runFile = self.runFile(blockId)
-        defer { runFile.remove() }
-        let outcome = await InitProgramRunner.run(
-            command: spec.command ?? [], cwd: spec.cwd, environment: environment, logPath: logPath.path,
-            timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
-            onSpawn: { child in
-                do {
-                    try runFile.record(child, details: ["mode": .string(mode.rawValue)])
-                } catch {
-                    // Without it a crash of aios up would leave this run unstopped: say so.
-                    logger.error("cannot record the running init program; a restart after a crash will not stop it",
-                                 metadata: ["blockId": "\(blockId)", "pid": "\(child.pid)", "error": "\(error)"])
-                }
-            }
-        ) { report in
+        let job = JobLaunch(name: "init-\(blockId)", workload: .command(spec.command ?? [], cwd: spec.cwd), environment: environment,
+                            logPath: logPath.path, timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
+                            mounts: [state.path])
+        let outcome = await InitProgramRunner.run(job, on: driver) { report in
             let message = "\(mode.rawValue): \(report.stage) " + (report.ok ? "ok" : "failed: \(report.message)")
             logger.info("init stage", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "stage": "\(report.stage)", "ok": "\(report.ok)"])
             await Self.event(registry: registry, logger: logger, blockId, .initStage, message)
@@ -221,7 +209,7 @@ actor ThirdPartyDeployer {
     }
 
     /// The init program's environment: the contract of `python/aios_init`, plus the variables AIOS's SDK read.
-    private func environment(_ mode: Mode, block: BlockRecord, spec: InitContainerSpec, createResult: JSONValue?) async throws -> [String: String] {
+    private func environment(_ mode: Mode, block: BlockRecord, spec: InitContainerSpec, createResult: JSONValue?, simulated: Bool) async throws -> [String: String] {
         let clusterId = block.placement.clusterId ?? ""
         let cluster = try await registry.cluster(id: clusterId)
         let first = block.placement.instances.first
@@ -239,13 +227,12 @@ actor ThirdPartyDeployer {
             "blockInitData": try opened(.object(blockInitData)), "initSettings": try opened(.object(block.resolved.initSettings)),
             "parameters": .object(block.resolved.parameters), "policies": .object(block.resolved.policies),
             "allocation": allocation, "cluster": cluster?.assembled ?? .null,
-            "simulated": .bool(clusterId != ControlPlane.localClusterId),
+            "simulated": .bool(simulated),
         ]
         let blockFilePath = stateDirectory(block.blockId).deletingLastPathComponent().appendingPathComponent("block.json")
         try blockFile.jsonData(pretty: true).write(to: blockFilePath, options: .atomic)
 
-        var environment = LaunchEnvironment.base(pythonVirtualEnv: configuration.pythonVirtualEnv)
-        environment.merge(spec.environment) { _, component in component }
+        var environment = spec.environment
         let gpus = (first?.gpus ?? []).joined(separator: ",")
         environment.merge([
             "AIOS_INIT_MODE": mode.rawValue,
@@ -282,6 +269,13 @@ actor ThirdPartyDeployer {
         try configuration.secrets?.opened(value) ?? value
     }
 
+    /// The driver of the block's cluster: its init program runs there as a job.
+    private func driver(for block: BlockRecord) async throws -> any InstanceDriver {
+        let clusterId = block.placement.clusterId ?? ""
+        guard let cluster = try await registry.cluster(id: clusterId) else { throw DriverError("cluster \(clusterId) is not registered") }
+        return try instances.drivers.driver(for: cluster).get()
+    }
+
     // MARK: Files and records
 
     /// The pid and start time of the init program running for a block, while it runs.
@@ -304,7 +298,7 @@ actor ThirdPartyDeployer {
         configuration.dataDirectory.appendingPathComponent("init/\(blockId)/state")
     }
 
-    nonisolated func logFile(_ blockId: String) -> URL {
+    public nonisolated func logFile(_ blockId: String) -> URL {
         configuration.dataDirectory.appendingPathComponent("logs/\(blockId)/init.log")
     }
 

@@ -1,18 +1,24 @@
 import AIOSModel
 import AIOSStore
 import Foundation
-import Hummingbird
 import Logging
 
 /// Container registries (`POST /api/registries`, AIOS `containerRegistryId`): URL, TLS and credentials, the
 /// password sealed at rest and never shown. Pulls get a short-lived auth file with the credentials.
-struct ContainerRegistries: Sendable {
+public struct ContainerRegistries: Sendable {
     let registry: any Registry
     let secrets: SecretBox
     let dataDirectory: URL
     let logger: Logger
 
-    func put(_ document: JSONValue) async throws -> JSONValue {
+    public init(registry: any Registry, secrets: SecretBox, dataDirectory: URL, logger: Logger) {
+        self.registry = registry
+        self.secrets = secrets
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+    }
+
+    public func put(_ document: JSONValue) async throws -> JSONValue {
         let (record, password) = try RegistryRecord.read(document)
         var stored = record
         if let existing = try await registry.containerRegistry(id: record.id) { stored.createdAt = existing.createdAt }
@@ -22,18 +28,18 @@ struct ContainerRegistries: Sendable {
         return ["success": true, "result": stored.view]
     }
 
-    func list() async throws -> JSONValue {
+    public func list() async throws -> JSONValue {
         .array(try await registry.containerRegistries().map(\.view))
     }
 
-    func get(_ id: String) async throws -> JSONValue {
+    public func get(_ id: String) async throws -> JSONValue {
         guard let record = try await registry.containerRegistry(id: id) else {
             throw APIError(.notFound, "container registry \"\(id)\" does not exist")
         }
         return record.view
     }
 
-    func delete(_ id: String) async throws -> JSONValue {
+    public func delete(_ id: String) async throws -> JSONValue {
         do {
             try await registry.deleteContainerRegistry(id: id)
         } catch RegistryError.notFound {
@@ -44,7 +50,7 @@ struct ContainerRegistries: Sendable {
 
     /// What a pull of `image` needs: the reference, the auth file (written now, 0600; remove it after the
     /// pull) and whether to verify TLS. An unknown `containerRegistryId` is an error naming it.
-    func access(for image: OCIImageSpec, scratch: URL) async throws -> (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?) {
+    public func access(for image: OCIImageSpec, scratch: URL) async throws -> (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?) {
         guard let id = image.registryId else { return (image.image, nil, nil, nil) }
         guard let record = try await registry.containerRegistry(id: id) else {
             throw SecretBoxError("containerRegistryInfo.containerRegistryId \"\(id)\" is not a registered registry; add it with POST /api/registries {\"containerRegistryId\": \"\(id)\", \"url\", \"username\", \"password\"}")
@@ -65,19 +71,5 @@ struct ContainerRegistries: Sendable {
             throw SecretBoxError("cannot write the pull's auth file in \(scratch.path)")
         }
         return (reference, file, record.tls, id)
-    }
-
-    func add<Context: RequestContext>(to router: Router<Context>) {
-        let registries = self
-        router.post("api/registries") { request, _ -> Response in
-            Response.json(try await registries.put(try await HTTPAPI.document(from: request)))
-        }
-        router.get("api/registries") { _, _ -> Response in Response.json(try await registries.list()) }
-        router.get("api/registries/:id") { _, context -> Response in
-            Response.json(try await registries.get(try context.parameters.require("id")))
-        }
-        router.delete("api/registries/:id") { _, context -> Response in
-            Response.json(try await registries.delete(try context.parameters.require("id")))
-        }
     }
 }

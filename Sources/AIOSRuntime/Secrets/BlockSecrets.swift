@@ -4,12 +4,16 @@ import Foundation
 /// Seals a block's secret values (`SecretValues`) with the data directory's key when the block is created, and
 /// opens them for the block's own programs (instance block files, init programs). Everything else, the registry,
 /// reads, events and logs included, only ever sees the sealed form or `"***"`.
-struct BlockSecrets: Sendable {
-    let box: SecretBox
+public struct BlockSecrets: Sendable {
+    public let box: SecretBox
+
+    public init(box: SecretBox) {
+        self.box = box
+    }
 
     /// The block with its secret `blockInitData` and `initSettings` values sealed, in the stored spec and in the
     /// resolved block alike.
-    func sealed(_ block: BlockRecord, component: ComponentSpec) throws -> BlockRecord {
+    public func sealed(_ block: BlockRecord, component: ComponentSpec) throws -> BlockRecord {
         var declared: Set<String> = []
         for template in ["componentInitSettingsProtocol", "componentInitParametersProtocol", "componentInitDataProtocol"] {
             declared.formUnion(SecretValues.declared(in: component.section(template)))
@@ -24,12 +28,12 @@ struct BlockSecrets: Sendable {
     }
 
     /// A value (e.g. an init program's result) with its secret-named values sealed.
-    func sealed(_ object: [String: JSONValue]) throws -> [String: JSONValue] {
+    public func sealed(_ object: [String: JSONValue]) throws -> [String: JSONValue] {
         try seal(object, [])
     }
 
     /// The value with its sealed values opened: only for what the block's own programs receive.
-    func opened(_ value: JSONValue) throws -> JSONValue {
+    public func opened(_ value: JSONValue) throws -> JSONValue {
         try SecretValues.opened(value) { text in
             guard let data = Data(base64Encoded: text) else { throw SecretBoxError("a sealed value is not base64") }
             let json = try box.open(data)
@@ -37,7 +41,7 @@ struct BlockSecrets: Sendable {
         }
     }
 
-    func opened(_ object: [String: JSONValue]) throws -> [String: JSONValue] {
+    public func opened(_ object: [String: JSONValue]) throws -> [String: JSONValue] {
         try opened(.object(object)).objectValue ?? object
     }
 

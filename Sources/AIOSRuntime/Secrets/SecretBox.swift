@@ -4,10 +4,10 @@ import Foundation
 /// Seals secrets stored in the registry (container registries' passwords) with AES-GCM under a key kept in
 /// the data directory (`secrets/secret.key`, 32 random bytes, mode 0600), made on first use. The database
 /// alone does not reveal them.
-struct SecretBox: Sendable {
+public struct SecretBox: Sendable {
     private let key: SymmetricKey
 
-    init(dataDirectory: URL) throws {
+    public init(dataDirectory: URL) throws {
         let directory = dataDirectory.appendingPathComponent("secrets")
         let file = directory.appendingPathComponent("secret.key")
         let manager = FileManager.default
@@ -29,18 +29,18 @@ struct SecretBox: Sendable {
     }
 
     /// A key for another purpose (e.g. signing artifact URLs), derived from the secret key so it never leaves it.
-    func derivedKey(purpose: String) -> SymmetricKey {
+    public func derivedKey(purpose: String) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data("aios:\(purpose)".utf8), outputByteCount: 32)
     }
 
-    func seal(_ secret: String) throws -> Data {
+    public func seal(_ secret: String) throws -> Data {
         guard let combined = try AES.GCM.seal(Data(secret.utf8), using: key).combined else {
             throw SecretBoxError("cannot seal the secret")
         }
         return combined
     }
 
-    func open(_ sealed: Data) throws -> String {
+    public func open(_ sealed: Data) throws -> String {
         do {
             return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key), as: UTF8.self)
         } catch {
@@ -49,7 +49,7 @@ struct SecretBox: Sendable {
     }
 }
 
-struct SecretBoxError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct SecretBoxError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
