@@ -99,13 +99,19 @@ let package = Package(
         ),
         .target(
             name: "AIOSMetrics",
-            dependencies: ["AIOSModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AIOSModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "AIOSBlock",
             dependencies: [
-                "AIOSModel", "AIOSPolicy", "AIOSRuntime", "AIOSWire",
+                "AIOSModel", "AIOSMetrics", "AIOSPolicy", "AIOSRuntime", "AIOSStore", "AIOSWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
@@ -231,6 +237,7 @@ let package = Package(
             name: "AIOSIntegrationTests",
             dependencies: [
                 "AIOSModel", "AIOSWire", "AIOSRuntime",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,4 +1,6 @@
+import AIOSBlock
 import AIOSGateway
+import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
 import Foundation

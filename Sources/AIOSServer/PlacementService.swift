@@ -1,3 +1,4 @@
+import AIOSBlock
 import AIOSMetrics
 import AIOSModel
 import AIOSPlacement
@@ -10,7 +11,7 @@ import Logging
 /// Places blocks: turns a block's policies into a placement request (type-checked when the block is created),
 /// builds the capacity snapshot from the registry and live metrics, and stores the decision with its
 /// reservations in one registry transaction.
-struct PlacementService: Sendable {
+struct PlacementService: InstancePlacing {
     /// A block's parsed placement policies, and what the block's events should say about them.
     struct Plan: Sendable {
         var request: PlacementRequest

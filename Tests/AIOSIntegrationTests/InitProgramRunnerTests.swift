@@ -1,6 +1,7 @@
 import AIOSModel
 import AIOSRuntime
 import Foundation
+import Logging
 import Synchronization
 import XCTest
 
@@ -14,16 +15,21 @@ final class InitProgramRunnerTests: XCTestCase {
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// Jobs run through the process driver, as the platform runs init programs on the host.
+    private var driver: ProcessDriver {
+        ProcessDriver(runDirectory: directory.appendingPathComponent("run"), pythonVirtualEnv: nil, logger: Logger(label: "test"))
+    }
+
     override func tearDown() {
         try? FileManager.default.removeItem(at: directory)
     }
 
     private func run(_ script: String, timeout: Double = 10) async -> (InitRunOutcome, [InitStageReport]) {
         let seen = Mutex<[InitStageReport]>([])
-        let outcome = await InitProgramRunner.run(
-            command: ["/bin/sh", "-c", script], cwd: directory.path, environment: ["PATH": "/usr/bin:/bin"],
-            logPath: directory.appendingPathComponent("init.log").path, timeout: timeout, grace: 1
-        ) { report in seen.withLock { $0.append(report) } }
+        let job = JobLaunch(name: "init-test", workload: .command(["/bin/sh", "-c", script], cwd: directory.path),
+                            environment: ["PATH": "/usr/bin:/bin"], logPath: directory.appendingPathComponent("init.log").path,
+                            timeout: timeout, grace: 1)
+        let outcome = await InitProgramRunner.run(job, on: driver) { report in seen.withLock { $0.append(report) } }
         return (outcome, seen.withLock { $0 })
     }
 
@@ -53,8 +59,8 @@ final class InitProgramRunnerTests: XCTestCase {
         XCTAssertEqual(crashed.failure, "the program exited with status 3 after reporting no stage")
         let (quiet, _) = await run("exit 0")
         XCTAssertFalse(quiet.succeeded, "exit 0 without a finish stage is no success")
-        let missing = await InitProgramRunner.run(command: ["/no/such/program"], cwd: "/", environment: [:],
-                                                       logPath: directory.appendingPathComponent("x.log").path, timeout: 5) { _ in }
+        let missing = await InitProgramRunner.run(JobLaunch(name: "missing", workload: .command(["/no/such/program"], cwd: "/"), environment: [:],
+                                                            logPath: directory.appendingPathComponent("x.log").path, timeout: 5), on: driver) { _ in }
         XCTAssertTrue(missing.failure?.contains("could not start") ?? false, "\(missing)")
     }
 

@@ -1,5 +1,6 @@
 import AIOSRuntime
 import Foundation
+import Logging
 import XCTest
 
 /// Crash-loop backoff of a supervised process (a real `sleep`), killed from outside: an instance that had
@@ -37,10 +38,11 @@ final class InstanceSupervisorTests: XCTestCase {
         policy.terminationGrace = 1
         let logPath = directory.appendingPathComponent("instance.log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
-        let launch = InstanceLaunch(blockId: "b", instanceId: "i", command: ["/bin/sleep", "300"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
-                                    logPath: logPath, runFile: RunFile(url: directory.appendingPathComponent("run/i.json")))
+        let launch = InstanceLaunch(blockId: "b", instanceId: "i", clusterId: "local", nodeId: "n", gpus: [], environment: ["PATH": "/usr/bin:/bin"],
+                                    blockFile: "/dev/null", workload: .command(["/bin/sleep", "300"], cwd: "/"), logPath: logPath)
+        let driver = ProcessDriver(runDirectory: directory.appendingPathComponent("run"), pythonVirtualEnv: nil, logger: Logger(label: "test"))
         // Ready as soon as the process runs: what matters here is how long it had been ready when it died.
-        return InstanceSupervisor(launch: launch, policy: policy, probe: { _ in true }, onEvent: { await events.add($0) })
+        return InstanceSupervisor(launch: launch, driver: driver, policy: policy, probe: { _ in true }, onEvent: { await events.add($0) })
     }
 
     /// Waits for the `count`-th ready event and returns the running pid.

@@ -1,4 +1,4 @@
-import AIOSBlock
+
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
@@ -14,11 +14,11 @@ import ServiceLifecycle
 /// `maxInstances` and the cooldowns whatever the policy says. The stability checker probes each instance's
 /// `Health` every `check_interval_sec` and replaces an instance after `unhealthy_threshold` consecutive
 /// failures. Every decision is an event on the block with the values that caused it.
-actor BlockScaler: Service {
+public actor BlockScaler: Service {
     private let registry: any Registry
     private let executors: Executors
     private let instances: InstanceManager
-    private let placement: PlacementService
+    private let placement: any InstancePlacing
     private let sampler: ProcessSampler
     private let metrics: LiveMetrics
     private let logger: Logger
@@ -40,7 +40,7 @@ actor BlockScaler: Service {
     /// scale-down never holds up the others.
     private var busy: Set<String> = []
 
-    init(registry: any Registry, executors: Executors, instances: InstanceManager, placement: PlacementService,
+    public init(registry: any Registry, executors: Executors, instances: InstanceManager, placement: any InstancePlacing,
          sampler: ProcessSampler, metrics: LiveMetrics, logger: Logger, tick: Duration = .seconds(1)) {
         self.registry = registry
         self.executors = executors
@@ -52,7 +52,7 @@ actor BlockScaler: Service {
         self.tick = tick
     }
 
-    func run() async throws {
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.runOnce()
@@ -61,7 +61,7 @@ actor BlockScaler: Service {
         }
     }
 
-    func runOnce() async {
+    public func runOnce() async {
         let all: [BlockRecord]
         do {
             all = try await registry.blocks()
@@ -158,7 +158,7 @@ actor BlockScaler: Service {
 
     /// Manual scaling (`executeMgmtCommand` to the executor: `scale {"instances": N}`), within the block's
     /// `minInstances` and `maxInstances`; the autoscaler's cooldowns start from it.
-    func scale(_ block: BlockRecord, to count: Int) async throws -> String {
+    public func scale(_ block: BlockRecord, to count: Int) async throws -> String {
         guard (block.minInstances...block.maxInstances).contains(count) else {
             throw APIError.validation([FieldError(path: "mgmtData.instances", message: "must be from minInstances \(block.minInstances) to maxInstances \(block.maxInstances), got \(count)")])
         }
@@ -260,7 +260,7 @@ actor BlockScaler: Service {
                 // It answers: its own verdict decides whether requests go to it. Restarting it would not
                 // help when what it reports on (say, a linked third-party server) is down.
                 failures[record.instanceId] = 0
-                let reason = reply.status == "healthy" ? nil : Self.unhealthyReason(reply)
+                let reason = InstanceClient.unhealthyReason(reply)
                 if executors.setUnhealthy(blockId: block.blockId, instanceId: record.instanceId, reason: reason) {
                     await instances.reportHealth(blockId: block.blockId, instanceId: record.instanceId, unhealthyReason: reason)
                 }
@@ -281,15 +281,6 @@ actor BlockScaler: Service {
     }
 
     /// "Health answered \"unhealthy\": <its error>", from the status and the details' `error` (or the details).
-    static func unhealthyReason(_ reply: Aios_Instance_V1_HealthReply) -> String {
-        var reason = "Health answered \"\(reply.status)\""
-        if !reply.detailsJson.isEmpty, let details = JSONValue.decodeJSON(Data(reply.detailsJson.utf8)) {
-            let detail = details["error"]?.stringValue ?? details.jsonString()
-            reason += ": " + String(detail.prefix(300))
-        }
-        return reason
-    }
-
     private func event(_ blockId: String, _ type: BlockEventType, _ message: String) async {
         do {
             _ = try await registry.transition(blockId: blockId) { block, _ in

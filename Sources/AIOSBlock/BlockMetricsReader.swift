@@ -1,4 +1,4 @@
-import AIOSBlock
+
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
@@ -8,14 +8,22 @@ import Foundation
 /// Per-instance and per-block metrics: process CPU and memory (procfs), GPUs of the allocation (live node
 /// metrics), requests in flight and queued, request rate and latency over 1/5/15 minutes. Served as JSON
 /// (`GET /api/blocks/{id}/metrics`) and as Prometheus text (`GET /metrics`).
-struct BlockMetricsReader: Sendable {
-    let registry: any Registry
-    let executors: Executors
-    let instances: InstanceManager
-    let sampler: ProcessSampler
-    let metrics: LiveMetrics
+public struct BlockMetricsReader: Sendable {
+    public let registry: any Registry
+    public let executors: Executors
+    public let instances: InstanceManager
+    public let sampler: ProcessSampler
+    public let metrics: LiveMetrics
 
-    struct InstanceSample: Sendable {
+    public init(registry: any Registry, executors: Executors, instances: InstanceManager, sampler: ProcessSampler, metrics: LiveMetrics) {
+        self.registry = registry
+        self.executors = executors
+        self.instances = instances
+        self.sampler = sampler
+        self.metrics = metrics
+    }
+
+    public struct InstanceSample: Sendable {
         var instanceId: String
         var nodeId: String
         var gpus: [String]
@@ -25,19 +33,19 @@ struct BlockMetricsReader: Sendable {
         var load: BlockExecutor.Load?
     }
 
-    struct BlockSample: Sendable {
+    public struct BlockSample: Sendable {
         var block: BlockRecord
         var instances: [InstanceSample]
         var load: BlockExecutor.Load?
         var retried: Int
     }
 
-    func sample(_ block: BlockRecord) async -> BlockSample {
+    public func sample(_ block: BlockRecord) async -> BlockSample {
         await sample([block])[0]
     }
 
     /// Every block's sample from one read of the live node metrics and one pass over `/proc`.
-    func sample(_ blocks: [BlockRecord]) async -> [BlockSample] {
+    public func sample(_ blocks: [BlockRecord]) async -> [BlockSample] {
         var pids: [String: [String: Int32]] = [:]
         for block in blocks { pids[block.blockId] = await instances.processIds(blockId: block.blockId) }
         let usages = await sampler.usages(pids: Set(pids.values.flatMap(\.values)))
@@ -60,7 +68,7 @@ struct BlockMetricsReader: Sendable {
 
     // MARK: JSON
 
-    func document(_ sample: BlockSample) -> JSONValue {
+    public func document(_ sample: BlockSample) -> JSONValue {
         let instances = sample.instances.map { instance -> JSONValue in
             var object = requests(instance.load)
             object["instanceId"] = .string(instance.instanceId)
@@ -99,7 +107,7 @@ struct BlockMetricsReader: Sendable {
 
     // MARK: Prometheus
 
-    func prometheus() async throws -> String {
+    public func prometheus() async throws -> String {
         var text = PrometheusText()
         let samples = await sample(try await registry.blocks())
 
@@ -176,37 +184,5 @@ struct BlockMetricsReader: Sendable {
             if let p50 = summary.p50 { text.add("aios_gateway_request_latency_seconds", windowed.merging(["quantile": "0.5"]) { a, _ in a }, p50) }
             if let p99 = summary.p99 { text.add("aios_gateway_request_latency_seconds", windowed.merging(["quantile": "0.99"]) { a, _ in a }, p99) }
         }
-    }
-}
-
-/// The Prometheus text exposition format: families declared once (HELP, TYPE), samples grouped under them.
-struct PrometheusText {
-    private var order: [String] = []
-    private var headers: [String: String] = [:]
-    private var samples: [String: [String]] = [:]
-
-    mutating func family(_ name: String, _ type: String, _ help: String) {
-        guard headers[name] == nil else { return }
-        order.append(name)
-        headers[name] = "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-    }
-
-    mutating func add(_ name: String, _ labels: [String: String], _ value: Double) {
-        let rendered = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",")
-        samples[name, default: []].append("\(name)\(rendered.isEmpty ? "" : "{\(rendered)}") \(Self.format(value))")
-    }
-
-    var rendered: String {
-        order.map { name in headers[name, default: ""] + (samples[name] ?? []).map { $0 + "\n" }.joined() }.joined()
-    }
-
-    static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-    }
-
-    static func format(_ value: Double) -> String {
-        if value.isNaN { return "NaN" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
     }
 }

@@ -1,20 +1,22 @@
-import AIOSMetrics
+
 import Foundation
 
 /// CPU % and resident memory of instance process groups, from the change in their CPU time between two
 /// samples (a reading taken within half a second of the previous one reuses it).
-actor ProcessSampler {
-    struct Usage: Sendable {
+public actor ProcessSampler {
+    public init() {}
+
+    public struct Usage: Sendable {
         /// Percent of one CPU (200 = two CPUs busy).
-        var cpuPercent: Double?
-        var rssBytes: Double
-        var processes: Int
+        public var cpuPercent: Double?
+        public var rssBytes: Double
+        public var processes: Int
     }
 
     private var previous: [Int32: (cpuSeconds: Double, at: Date, usage: Usage)] = [:]
 
     /// The usage of each process group in `pids` that is alive, from one pass over `/proc`.
-    func usages(pids: Set<Int32>) -> [Int32: Usage] {
+    public func usages(pids: Set<Int32>) -> [Int32: Usage] {
         let now = Date()
         var result: [Int32: Usage] = [:]
         var stale: Set<Int32> = []
@@ -38,7 +40,7 @@ actor ProcessSampler {
     }
 
     /// Forgets processes that are gone.
-    func retain(_ pids: Set<Int32>) {
+    public func retain(_ pids: Set<Int32>) {
         previous = previous.filter { pids.contains($0.key) }
     }
 }

@@ -1,4 +1,4 @@
-import AIOSBlock
+
 import AIOSModel
 import AIOSRuntime
 import AIOSStore
@@ -8,22 +8,30 @@ import Logging
 /// `POST /api/executeMgmtCommand` (AIOS: `blockId, service, mgmtCommand, mgmtData, instanceId?`) and
 /// parameter updates: commands go to the block's instances, one or all, and every instance's answer comes
 /// back; new parameters are stored with the block first, so instances started later get them too.
-struct BlockManagement: Sendable {
-    let registry: any Registry
-    let executors: Executors
-    let instances: InstanceManager
-    let scaler: BlockScaler?
-    let logger: Logger
+public struct BlockManagement: Sendable {
+    public let registry: any Registry
+    public let executors: Executors
+    public let instances: InstanceManager
+    public let scaler: BlockScaler?
+    public let logger: Logger
+
+    public init(registry: any Registry, executors: Executors, instances: InstanceManager, scaler: BlockScaler?, logger: Logger) {
+        self.registry = registry
+        self.executors = executors
+        self.instances = instances
+        self.scaler = scaler
+        self.logger = logger
+    }
 
     /// The services a command may address.
-    enum Service: String, CaseIterable {
+    public enum Service: String, CaseIterable {
         /// The instances' `management(action, data)` (AIOS's `instances`; also the default).
         case instances
         /// The block's executor: `get_current_mapping`, `status`.
         case executor
     }
 
-    func execute(_ document: JSONValue) async throws -> JSONValue {
+    public func execute(_ document: JSONValue) async throws -> JSONValue {
         let envelope = try SpecEnvelope(document: document)
         let values = envelope.values, path = envelope.valuesPath
         var reader = FieldReader()
@@ -69,7 +77,7 @@ struct BlockManagement: Sendable {
     }
 
     /// `POST /api/blocks/{id}/parameters` with the parameters object (bare or as `{"parameters": {...}}`).
-    func setParameters(blockId: String, _ document: JSONValue) async throws -> JSONValue {
+    public func setParameters(blockId: String, _ document: JSONValue) async throws -> JSONValue {
         guard var parameters = document.objectValue else {
             throw APIError.validation([FieldError(path: .root, message: "expected an object of parameters, got \(document.typeName)")])
         }

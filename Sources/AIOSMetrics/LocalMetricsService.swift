@@ -1,17 +1,17 @@
-import AIOSMetrics
+
 import Logging
 import ServiceLifecycle
 
 /// Samples this machine every `interval` seconds and records it as the embedded cluster's node.
-struct LocalMetricsService: Service {
-    let metrics: LiveMetrics
-    let clusterId: String
-    let nodeId: String
-    let interval: Double
-    let logger: Logger
+public struct LocalMetricsService: Service {
+    public let metrics: LiveMetrics
+    public let clusterId: String
+    public let nodeId: String
+    public let interval: Double
+    public let logger: Logger
     private let collector = LocalMetricsCollector()
 
-    init(metrics: LiveMetrics, clusterId: String, nodeId: String, interval: Double, logger: Logger) {
+    public init(metrics: LiveMetrics, clusterId: String, nodeId: String, interval: Double, logger: Logger) {
         self.metrics = metrics
         self.clusterId = clusterId
         self.nodeId = nodeId
@@ -19,11 +19,11 @@ struct LocalMetricsService: Service {
         self.logger = logger
     }
 
-    func sampleOnce() async {
+    public func sampleOnce() async {
         await metrics.record(clusterId: clusterId, nodeId: nodeId, metrics: collector.sample())
     }
 
-    func run() async throws {
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
