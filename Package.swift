@@ -60,6 +60,7 @@ let package = Package(
             name: "AIOSWire",
             dependencies: [
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
@@ -131,8 +132,9 @@ let package = Package(
         .target(
             name: "AIOSVDAG",
             dependencies: [
-                "AIOSModel", "AIOSQuery", "AIOSPolicy", "AIOSBlock", "AIOSGateway", "AIOSWire",
+                "AIOSModel", "AIOSQuery", "AIOSPolicy", "AIOSBlock", "AIOSGateway", "AIOSRuntime", "AIOSStore", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -10,14 +10,7 @@ import Logging
 /// then makes its change and its task record in one registry transaction: a rejected request stores nothing.
 public struct ControlPlane: Sendable {
     /// The outcome of a mutating action: the AIOS reply `{"success": true, "task_id", "result"}`.
-    public struct Outcome: Sendable {
-        public var taskId: String
-        public var result: JSONValue
-
-        public var reply: JSONValue {
-            ["success": true, "task_id": .string(taskId), "result": result]
-        }
-    }
+    public typealias Outcome = ActionOutcome
 
     public static let localClusterId = "local"
     public static let localNodeId = "local"

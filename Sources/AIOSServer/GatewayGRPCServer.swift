@@ -1,3 +1,5 @@
+import AIOSWire
+import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
 import GRPCCore

@@ -1,3 +1,4 @@
+import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
 import AIOSModel

@@ -4,9 +4,7 @@ import Foundation
 /// How registry records read over the API.
 enum Views {
     static func time(_ date: Date) -> JSONValue {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .string(formatter.string(from: date))
+        JSONValue.time(date)
     }
 
     static func component(_ record: ComponentRecord) -> JSONValue {

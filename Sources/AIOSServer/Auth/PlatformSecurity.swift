@@ -1,3 +1,5 @@
+import AIOSWire
+import AIOSVDAG
 import AIOSModel
 import AIOSRuntime
 import AIOSStore

@@ -3,14 +3,19 @@ import GRPCNIOTransportHTTP2
 
 /// How every gRPC server of the platform (the gateway, vDAG controllers) is secured: its interceptors (the bearer
 /// token check) and its transport (TLS when `aios up` has a certificate).
-struct GRPCServerSecurity: Sendable {
-    var interceptors: [any ServerInterceptor]
-    var transport: HTTP2ServerTransport.Posix.TransportSecurity
+public struct GRPCServerSecurity: Sendable {
+    public var interceptors: [any ServerInterceptor]
+    public var transport: HTTP2ServerTransport.Posix.TransportSecurity
 
-    static let none = GRPCServerSecurity(interceptors: [], transport: .plaintext)
+    public init(interceptors: [any ServerInterceptor], transport: HTTP2ServerTransport.Posix.TransportSecurity) {
+        self.interceptors = interceptors
+        self.transport = transport
+    }
+
+    public static let none = GRPCServerSecurity(interceptors: [], transport: .plaintext)
 
     /// A server for `services` on `host:port` with the platform's limits and this security.
-    func server(host: String, port: Int, maxRequestBytes: Int, services: [any RegistrableRPCService]) -> GRPCServer<HTTP2ServerTransport.Posix> {
+    public func server(host: String, port: Int, maxRequestBytes: Int, services: [any RegistrableRPCService]) -> GRPCServer<HTTP2ServerTransport.Posix> {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = maxRequestBytes
         // Connections that carry no RPC are closed, so idle or half-open clients cannot pile up.

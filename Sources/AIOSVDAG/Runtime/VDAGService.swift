@@ -1,8 +1,9 @@
 import AIOSBlock
 import AIOSModel
+
 import AIOSRuntime
 import AIOSStore
-import AIOSVDAG
+
 import AIOSWire
 import Foundation
 import GRPCCore
@@ -13,9 +14,9 @@ import Logging
 /// nothing for `validateGraph` and dry runs); a controller (AIOS `create_controller`) serves one vDAG's
 /// `vDAGInferenceService` on a port of its own and `POST /v1/vdags/{id}/infer`, and comes back with
 /// `aios up` on the same port.
-actor VDAGService {
+public actor VDAGService {
     /// A controller that serves: its runner and its gRPC server.
-    struct Running {
+    public struct Running {
         var record: VDAGControllerRecord
         var controller: VDAGController
         var server: GRPCServer<HTTP2ServerTransport.Posix>
@@ -33,7 +34,7 @@ actor VDAGService {
     private var creating: Set<String> = []
     private var shuttingDown = false
 
-    init(registry: any Registry, executors: Executors, host: String, security: GRPCServerSecurity = .none, logger: Logger) {
+    public init(registry: any Registry, executors: Executors, host: String, security: GRPCServerSecurity = .none, logger: Logger) {
         self.registry = registry
         self.executors = executors
         self.host = host
@@ -43,7 +44,7 @@ actor VDAGService {
 
     // MARK: vDAGs
 
-    func create(_ document: JSONValue) async throws -> ControlPlane.Outcome {
+    public func create(_ document: JSONValue) async throws -> ActionOutcome {
         let spec = try VDAGSpec(envelope: SpecEnvelope(document: document))
         let graph = Self.graphView(spec.graph)
         if spec.mode == .validateGraph {
@@ -54,7 +55,7 @@ actor VDAGService {
             } catch let error as APIError {
                 result["assignmentProblems"] = .array(error.fields.map { ["path": .string($0.path), "message": .string($0.message)] })
             }
-            return ControlPlane.Outcome(taskId: "", result: .object(result))
+            return ActionOutcome(taskId: "", result: .object(result))
         }
         let assignment = try VDAGAssigner.assign(spec, blocks: try await candidates())
         let plan = try VDAGPlan(spec: spec, assignment: assignment)
@@ -64,7 +65,7 @@ actor VDAGService {
         ]
         guard spec.isStored else {
             result["dryRun"] = true
-            return ControlPlane.Outcome(taskId: "", result: .object(result))
+            return ActionOutcome(taskId: "", result: .object(result))
         }
         let task = TaskRecord(action: "createvDAG", subject: spec.uri.description, status: .completed, result: .object(result))
         do {
@@ -74,11 +75,11 @@ actor VDAGService {
                            fields: [FieldError(path: spec.valuesPath / "vdagName", message: "duplicate vDAG")])
         }
         logger.info("vDAG created", metadata: ["vdagURI": "\(spec.uri)", "assignment": "\(assignment)"])
-        return ControlPlane.Outcome(taskId: task.id, result: .object(result))
+        return ActionOutcome(taskId: task.id, result: .object(result))
     }
 
     /// `removevDAG {vdagURI}`: refused while a controller serves it.
-    func remove(_ document: JSONValue) async throws -> ControlPlane.Outcome {
+    public func remove(_ document: JSONValue) async throws -> ActionOutcome {
         let envelope = try SpecEnvelope(document: document)
         var reader = FieldReader()
         let uri = reader.string(envelope.values, "vdagURI", at: envelope.valuesPath, required: true)
@@ -95,7 +96,7 @@ actor VDAGService {
         } catch RegistryError.notFound {
             throw APIError(.notFound, "vDAG \"\(uri)\" does not exist", fields: [FieldError(path: envelope.valuesPath / "vdagURI", message: "no such vDAG")])
         }
-        return ControlPlane.Outcome(taskId: task.id, result: task.result)
+        return ActionOutcome(taskId: task.id, result: task.result)
     }
 
     /// Every block as a filter document `{"block", "component", "cluster"}`, with its current load.
@@ -126,7 +127,7 @@ actor VDAGService {
         return result
     }
 
-    static func graphView(_ graph: VDAGGraph) -> JSONValue {
+    public static func graphView(_ graph: VDAGGraph) -> JSONValue {
         [
             "inputs": .array(graph.inputs.map(JSONValue.string)), "outputs": .array(graph.outputs.map(JSONValue.string)),
             "order": .array(graph.order.map(JSONValue.string)),
@@ -137,7 +138,7 @@ actor VDAGService {
     // MARK: Controllers
 
     /// `POST /vdag-controller/{clusterId}` `{"action": "create_controller" | "remove_controller" | "list_controllers", "payload"}`.
-    func controllerAction(clusterId: String, _ document: JSONValue) async throws -> JSONValue {
+    public func controllerAction(clusterId: String, _ document: JSONValue) async throws -> JSONValue {
         guard let body = document.objectValue else {
             throw APIError.validation([FieldError(path: "", message: "expected {\"action\", \"payload\"}, got \(document.typeName)")])
         }
@@ -268,7 +269,7 @@ actor VDAGService {
     }
 
     /// After `aios up` starts: every stored controller serves again, on the port it had.
-    func startAll() async {
+    public func startAll() async {
         do {
             for record in try await registry.vdagControllers() where running[record.id] == nil {
                 guard let vdag = try await registry.vdag(uri: record.vdagURI) else { continue }
@@ -284,7 +285,7 @@ actor VDAGService {
         }
     }
 
-    func shutdown() async {
+    public func shutdown() async {
         shuttingDown = true
         let all = running.values
         running = [:]
@@ -293,7 +294,7 @@ actor VDAGService {
 
     // MARK: Reads
 
-    func controller(id: String) -> VDAGController? {
+    public func controller(id: String) -> VDAGController? {
         running[id]?.controller
     }
 
@@ -312,7 +313,7 @@ actor VDAGService {
     }
 
     /// A vDAG with its assignment, its controllers and their request stats.
-    func describe(uri: String) async throws -> JSONValue {
+    public func describe(uri: String) async throws -> JSONValue {
         guard let vdag = try await registry.vdag(uri: uri) else { throw APIError(.notFound, "vDAG \"\(uri)\" does not exist") }
         let now = Date().timeIntervalSince1970
         let controllers = try await registry.vdagControllers().filter { $0.vdagURI == uri }.map { record -> JSONValue in
@@ -328,21 +329,21 @@ actor VDAGService {
         }
         return [
             "vdagURI": .string(vdag.uri), "assignment": .object(vdag.assignment.mapValues(JSONValue.string)),
-            "spec": .object(vdag.document), "createdAt": Views.time(vdag.createdAt), "controllers": .array(controllers),
+            "spec": .object(vdag.document), "createdAt": JSONValue.time(vdag.createdAt), "controllers": .array(controllers),
         ]
     }
 
-    func list() async throws -> JSONValue {
+    public func list() async throws -> JSONValue {
         .array(try await registry.vdags().map { vdag in
-            ["vdagURI": .string(vdag.uri), "assignment": .object(vdag.assignment.mapValues(JSONValue.string)), "createdAt": Views.time(vdag.createdAt)]
+            ["vdagURI": .string(vdag.uri), "assignment": .object(vdag.assignment.mapValues(JSONValue.string)), "createdAt": JSONValue.time(vdag.createdAt)]
         })
     }
 
-    func controllers() async throws -> JSONValue {
+    public func controllers() async throws -> JSONValue {
         .array(try await registry.vdagControllers().map(view))
     }
 
-    static func summary(_ stats: RequestStats, now: Double) -> JSONValue {
+    public static func summary(_ stats: RequestStats, now: Double) -> JSONValue {
         let recent = stats.summary(window: 300, now: now)
         return [
             "total": .number(Double(stats.total)), "errors": .number(Double(stats.totalErrors)),
@@ -352,7 +353,7 @@ actor VDAGService {
     }
 
     /// Prometheus lines for every serving controller and its nodes.
-    func prometheus() -> String {
+    public func prometheus() -> String {
         let now = Date().timeIntervalSince1970
         var lines = [
             "# HELP aios_vdag_requests_total Requests a vDAG controller (or one of its nodes) served, failed ones included.",
