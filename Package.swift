@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "AIOSSplits",
             dependencies: [
-                "AIOSModel", "AIOSRuntime", "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSWire",
+                "AIOSModel", "AIOSMetrics", "AIOSRuntime", "AIOSBlock", "AIOSGateway", "AIOSStore", "AIOSVDAG", "AIOSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

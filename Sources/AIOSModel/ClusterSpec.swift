@@ -7,6 +7,9 @@ public struct ClusterSpec: Sendable, Equatable {
     public var document: [String: JSONValue]
     public var nodes: [NodeSpec]
 
+    /// The embedded cluster: this machine, registered by `aios up`.
+    public static let localId = "local"
+
     /// The driver that runs the cluster's instances (`host`, `simulated`, ...), when it names one.
     public var driver: String? { document["driver"]?.stringValue }
 

@@ -12,7 +12,7 @@ public struct ControlPlane: Sendable {
     /// The outcome of a mutating action: the AIOS reply `{"success": true, "task_id", "result"}`.
     public typealias Outcome = ActionOutcome
 
-    public static let localClusterId = "local"
+    public static let localClusterId = ClusterSpec.localId
     public static let localNodeId = "local"
 
     public let registry: any Registry

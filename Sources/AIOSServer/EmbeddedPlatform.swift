@@ -1,3 +1,4 @@
+import AIOSSplits
 import AIOSWire
 import AIOSVDAG
 import AIOSBlock
@@ -132,7 +133,7 @@ public struct EmbeddedPlatform: Sendable {
         let vdags = VDAGService(registry: registry, executors: executors, host: host, security: security.grpc(scope: .infer), logger: logger)
         await vdags.startAll()
         let splits = try SplitService(
-            registry: registry, controlPlane: controlPlane, vdags: vdags, executors: executors,
+            registry: registry, blocks: controlPlane, metrics: metrics, splitterDriver: hostDriver, vdags: vdags, executors: executors,
             configuration: .init(dataDirectory: configuration.dataDirectory,
                                  modelDirectories: configuration.modelDirectories),
             logger: logger)

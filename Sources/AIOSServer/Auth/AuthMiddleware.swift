@@ -1,3 +1,4 @@
+import AIOSSplits
 import AIOSModel
 import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+import AIOSSplits
 import AIOSWire
 import AIOSVDAG
 import AIOSModel

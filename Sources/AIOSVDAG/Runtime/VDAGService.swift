@@ -85,16 +85,21 @@ public actor VDAGService {
         let uri = reader.string(envelope.values, "vdagURI", at: envelope.valuesPath, required: true)
         try reader.check()
         guard let uri else { throw APIError.validation(reader.errors) }
+        return try await remove(uri: uri, path: envelope.valuesPath)
+    }
+
+    /// Removes a stored vDAG; refused while a controller serves it.
+    public func remove(uri: String, path: FieldPath = .root) async throws -> ActionOutcome {
         let users = try await registry.vdagControllers().filter { $0.vdagURI == uri }.map(\.id)
         guard users.isEmpty else {
             throw APIError(.conflict, "vDAG \"\(uri)\" is served by controller(s) \(users.joined(separator: ", ")); remove them first",
-                           fields: [FieldError(path: envelope.valuesPath / "vdagURI", message: "in use")])
+                           fields: [FieldError(path: path / "vdagURI", message: "in use")])
         }
         let task = TaskRecord(action: "removevDAG", subject: uri, status: .completed, result: ["vdagURI": .string(uri), "removed": true])
         do {
             try await registry.deleteVDAG(uri: uri, task: task)
         } catch RegistryError.notFound {
-            throw APIError(.notFound, "vDAG \"\(uri)\" does not exist", fields: [FieldError(path: envelope.valuesPath / "vdagURI", message: "no such vDAG")])
+            throw APIError(.notFound, "vDAG \"\(uri)\" does not exist", fields: [FieldError(path: path / "vdagURI", message: "no such vDAG")])
         }
         return ActionOutcome(taskId: task.id, result: task.result)
     }
@@ -164,11 +169,20 @@ public actor VDAGService {
         let id = reader.string(payload, "vdag_controller_id", at: path, required: true)
         if let id, let problem = BlockID.problem(id) { reader.fail(path / "vdag_controller_id", problem) }
         let uri = reader.string(payload, "vdag_uri", at: path, required: true)
-        var config = reader.object(payload, "config", at: path) ?? [:]
+        let config = reader.object(payload, "config", at: path) ?? [:]
         let port = reader.int(config, "port", at: path / "config", minimum: 0)
         if let port, port > 65535 { reader.fail(path / "config" / "port", "must be a TCP port (0 to 65535), got \(port)") }
         try reader.check()
         guard let id, let uri else { throw APIError.validation(reader.errors) }
+        return try await createController(id: id, vdagURI: uri, clusterId: clusterId, config: config)
+    }
+
+    /// Starts a controller serving the stored vDAG `vdagURI` (`config.port`: its gRPC port, 0 or none for a free
+    /// one) and stores it, so it comes back with `aios up`.
+    public func createController(id: String, vdagURI uri: String, clusterId: String, config: [String: JSONValue] = [:]) async throws -> JSONValue {
+        let path = FieldPath.root / "payload"
+        var config = config
+        let port = config["port"]?.intValue
         guard try await registry.cluster(id: clusterId) != nil else {
             throw APIError(.notFound, "cluster \"\(clusterId)\" does not exist")
         }
@@ -211,6 +225,11 @@ public actor VDAGService {
         let id = reader.string(payload, "vdag_controller_id", at: .root / "payload", required: true)
         try reader.check()
         guard let id else { throw APIError.validation(reader.errors) }
+        return try await removeController(id: id)
+    }
+
+    /// Stops and removes a controller.
+    public func removeController(id: String) async throws -> JSONValue {
         guard !creating.contains(id) else { throw APIError(.conflict, "vDAG controller \"\(id)\" is being created; remove it once that finished") }
         let task = TaskRecord(action: "remove_controller", subject: id, status: .completed, result: ["vdag_controller_id": .string(id), "removed": true])
         do {

@@ -5,18 +5,18 @@ import Foundation
 /// Where a split task may read a model: files under the directories `aios up --model-dir` names, or artifacts
 /// of the platform's store (`/api/artifacts/<sha256>`). Nothing else on the host is opened, and a refusal says
 /// the same whether or not the file exists, without naming host paths.
-struct ModelDirectories: Sendable {
+public struct ModelDirectories: Sendable {
     /// The configured directories as given (`..` removed), and with symbolic links resolved.
-    let directories: [String]
-    let resolvedDirectories: [String]
+    public let directories: [String]
+    public let resolvedDirectories: [String]
 
-    init(_ directories: [String]) {
+    public init(_ directories: [String]) {
         self.directories = directories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         self.resolvedDirectories = self.directories.map { Self.resolved($0) ?? $0 }
     }
 
     /// The file to split for `model` (an absolute path, or `/api/artifacts/<sha256>`).
-    func file(for model: String, artifacts: ArtifactStore) throws(APIError) -> String {
+    public func file(for model: String, artifacts: ArtifactStore) throws(APIError) -> String {
         let artifactPrefix = "/api/artifacts/"
         if model.hasPrefix(artifactPrefix) {
             guard let file = artifacts.file(sha256: String(model.dropFirst(artifactPrefix.count))) else {

@@ -1,6 +1,6 @@
 /// Comparisons of secrets that take the same time wherever the first difference is.
-enum ConstantTime {
-    static func equal(_ a: String, _ b: String) -> Bool {
+public enum ConstantTime {
+    public static func equal(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var difference: UInt8 = 0

@@ -5,7 +5,6 @@ import AIOSGateway
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
-import AIOSSplits
 import AIOSStore
 import Foundation
 import Logging
@@ -14,22 +13,31 @@ import Synchronization
 /// Split tasks (`POST /api/splits`, `docs/model-plan.md`): runs the splitter, keeps the validated plan and
 /// its artifacts, and deploys a plan as blocks, a vDAG and a controller. Deployed controllers generate text
 /// for the OpenAI front (`TextGenerators`).
-actor SplitService: TextGenerators {
-    struct Configuration: Sendable {
-        var dataDirectory: URL
+public actor SplitService: TextGenerators {
+    public struct Configuration: Sendable {
+        public var dataDirectory: URL
         /// Where models may be read from (`aios up --model-dir`); artifacts of the store are allowed too.
-        var modelDirectories: [String] = []
+        public var modelDirectories: [String] = []
         /// How long `deploy` waits for the split blocks to be ready by default.
-        var readyTimeout: Double = 180
+        public var readyTimeout: Double = 180
+
+        public init(dataDirectory: URL, modelDirectories: [String] = [], readyTimeout: Double = 180) {
+            self.dataDirectory = dataDirectory
+            self.modelDirectories = modelDirectories
+            self.readyTimeout = readyTimeout
+        }
     }
 
-    let registry: any Registry
-    let controlPlane: ControlPlane
-    let vdags: VDAGService
-    let executors: Executors
-    let configuration: Configuration
-    let artifacts: ArtifactStore
-    let logger: Logger
+    public let registry: any Registry
+    public let blocks: any SplitBlocks
+    public let metrics: LiveMetrics
+    /// Runs splitters (they read the model file on this machine).
+    public let splitterDriver: any InstanceDriver
+    public let vdags: VDAGService
+    public let executors: Executors
+    public let configuration: Configuration
+    public let artifacts: ArtifactStore
+    public let logger: Logger
     private var running: [String: Task<Void, Never>] = [:]
     private var deploying: Set<String> = []
     private var shuttingDown = false
@@ -41,10 +49,12 @@ actor SplitService: TextGenerators {
     /// Signs the artifact URLs handed to split blocks (they hold no platform token).
     private var artifactSigner: ArtifactURLSigner?
 
-    init(registry: any Registry, controlPlane: ControlPlane, vdags: VDAGService, executors: Executors,
+    public init(registry: any Registry, blocks: any SplitBlocks, metrics: LiveMetrics, splitterDriver: any InstanceDriver, vdags: VDAGService, executors: Executors,
          configuration: Configuration, logger: Logger) throws {
         self.registry = registry
-        self.controlPlane = controlPlane
+        self.blocks = blocks
+        self.metrics = metrics
+        self.splitterDriver = splitterDriver
         self.vdags = vdags
         self.executors = executors
         self.configuration = configuration
@@ -54,14 +64,14 @@ actor SplitService: TextGenerators {
 
     private nonisolated var tasksDirectory: URL { configuration.dataDirectory.appendingPathComponent("splits") }
 
-    func serving(at url: String, artifacts: ArtifactURLSigner) {
+    public func serving(at url: String, artifacts: ArtifactURLSigner) {
         apiURL = url
         artifactSigner = artifacts
     }
 
     /// After a restart: tasks that were running are failed (their splitter died with the platform), and
     /// the deployed plans' controllers generate again.
-    func resume() async throws {
+    public func resume() async throws {
         for var task in try await registry.splitTasks() {
             if !task.status.isFinished {
                 // A splitter the crashed platform left running is stopped first.
@@ -93,7 +103,7 @@ actor SplitService: TextGenerators {
         }
     }
 
-    func shutdown() async {
+    public func shutdown() async {
         shuttingDown = true
         let tasks = Array(running.values)
         running.removeAll()
@@ -103,7 +113,7 @@ actor SplitService: TextGenerators {
 
     // MARK: Tasks
 
-    func create(_ document: JSONValue) async throws -> JSONValue {
+    public func create(_ document: JSONValue) async throws -> JSONValue {
         guard !shuttingDown else { throw APIError(.conflict, "aios is shutting down") }
         let request = try SplitRequest(document: document)
         // The task shows the model as given; only the splitter gets the file it resolves to (an artifact's
@@ -126,7 +136,7 @@ actor SplitService: TextGenerators {
             throw APIError.validation([FieldError(path: "clusterId", message: "no such cluster \"\(clusterId)\"")])
         }
         let now = Date()
-        let samples = await controlPlane.metrics.samples(clusterId: clusterId).filter { now.timeIntervalSince($0.receivedAt) <= controlPlane.metrics.ttl }
+        let samples = await metrics.samples(clusterId: clusterId).filter { now.timeIntervalSince($0.receivedAt) <= metrics.ttl }
         let targets = samples.map { sample in
             let free = request.gpus > 0 ? (sample.metrics.gpus.map(\.freeMem).max() ?? 0) : sample.metrics.memoryFree
             return SplitRequest.TargetNode(clusterId: clusterId, nodeId: sample.nodeId, freeMemoryMB: free)
@@ -185,10 +195,7 @@ actor SplitService: TextGenerators {
         let progress = ProgressBox()
         let taskId = task.id
         // The splitter is a job of this machine's driver (it reads the model file here).
-        guard let driver = await controlPlane.instances.drivers[InstanceDrivers.localDefault] else {
-            await finish(&task, failure: "this platform has no \(InstanceDrivers.localDefault) driver to run the splitter")
-            return
-        }
+        let driver = splitterDriver
         let job = JobLaunch(name: "split-\(task.id)", workload: .command(command, cwd: cwd), environment: environment,
                             logPath: logPath(task.id), timeout: request.timeout, mounts: [output.path])
         let ending = await driver.runJob(job) { line in
@@ -290,15 +297,15 @@ actor SplitService: TextGenerators {
 
     // MARK: Reads
 
-    func status(_ id: String) async throws -> JSONValue {
+    public func status(_ id: String) async throws -> JSONValue {
         Self.view(try await existing(id))
     }
 
-    func list() async throws -> JSONValue {
+    public func list() async throws -> JSONValue {
         .array(try await registry.splitTasks().map(Self.view))
     }
 
-    nonisolated func logs(_ id: String, offset: Int?, tail: Int) async throws -> JSONValue {
+    public nonisolated func logs(_ id: String, offset: Int?, tail: Int) async throws -> JSONValue {
         _ = try await existing(id)
         let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
         let bytes = Array(text.utf8)
@@ -310,7 +317,7 @@ actor SplitService: TextGenerators {
         return ["task_id": .string(id), "offset": .number(Double(bytes.count)), "text": .string(lines.joined(separator: "\n"))]
     }
 
-    nonisolated func artifactFile(_ sha256: String) -> URL? {
+    public nonisolated func artifactFile(_ sha256: String) -> URL? {
         artifacts.file(sha256: sha256)
     }
 
@@ -321,12 +328,12 @@ actor SplitService: TextGenerators {
         return task
     }
 
-    static func view(_ task: SplitTaskRecord) -> JSONValue {
+    public static func view(_ task: SplitTaskRecord) -> JSONValue {
         [
             "task_id": .string(task.id), "status": .string(task.status.rawValue), "progress": .number(task.progress),
             "message": .string(task.message), "error": task.error.map(JSONValue.string) ?? .null,
             "request": .object(task.request), "plan": task.plan, "deployment": task.deployment?.json ?? .null,
-            "created": Views.time(task.createdAt), "updated": Views.time(task.updatedAt),
+            "created": JSONValue.time(task.createdAt), "updated": JSONValue.time(task.updatedAt),
         ]
     }
 
@@ -335,7 +342,7 @@ actor SplitService: TextGenerators {
     /// Creates the plan's blocks (each with its `layers` and `artifact`), waits until they serve, then the
     /// vDAG and a controller. What it is about to create is recorded first (`deployment.state` `deploying`),
     /// so a failure, or a restart halfway, undoes exactly that; the error names the split.
-    func deploy(_ id: String, _ document: JSONValue) async throws -> JSONValue {
+    public func deploy(_ id: String, _ document: JSONValue) async throws -> JSONValue {
         guard !deploying.contains(id) else { throw APIError(.conflict, "split task \(id) is being deployed") }
         deploying.insert(id)
         defer { deploying.remove(id) }
@@ -344,7 +351,7 @@ actor SplitService: TextGenerators {
         var reader = FieldReader()
         let controllerId = reader.string(body, "controllerId", at: .root)
         if let controllerId, let problem = BlockID.problem(controllerId) { reader.fail(.root / "controllerId", problem) }
-        let clusterId = reader.string(body, "clusterId", at: .root) ?? ControlPlane.localClusterId
+        let clusterId = reader.string(body, "clusterId", at: .root) ?? ClusterSpec.localId
         let wait = reader.number(body, "wait_s", at: .root, minimum: 0) ?? configuration.readyTimeout
         for key in body.keys.sorted() where !["controllerId", "clusterId", "wait_s"].contains(key) {
             reader.fail(.root / key, "unknown field; expected controllerId, clusterId or wait_s")
@@ -380,10 +387,7 @@ actor SplitService: TextGenerators {
             try await waitUntilServing(plan, timeout: wait)
             _ = try await vdags.create(plan.vdagDocument)
             vdagCreated = true
-            _ = try await vdags.controllerAction(clusterId: clusterId, [
-                "action": "create_controller",
-                "payload": ["vdag_controller_id": .string(controller), "vdag_uri": .string(plan.vdag.uri.description)],
-            ])
+            _ = try await vdags.createController(id: controller, vdagURI: plan.vdag.uri.description, clusterId: clusterId)
         } catch {
             await undo(blocks: created, vdagURI: vdagCreated ? plan.vdag.uri.description : nil, controllerId: nil, clusterId: clusterId)
             task.deployment = nil
@@ -435,7 +439,7 @@ actor SplitService: TextGenerators {
         initData["layers"] = [.number(Double(split.layers.lowerBound)), .number(Double(split.layers.upperBound))]
         initData["artifact"] = .object(artifact)
         values["blockInitData"] = .object(initData)
-        return try await controlPlane.createBlock(.object(values)).result
+        return try await blocks.createBlock(values: values)
     }
 
     /// Waits until every split block is `Ready`; one that fails, or a timeout, is an error naming the split.
@@ -464,12 +468,12 @@ actor SplitService: TextGenerators {
     /// system). Each step is attempted whatever the previous one did; failures are logged.
     private func undo(blocks: [String], vdagURI: String?, controllerId: String?, clusterId: String) async {
         if let controllerId {
-            _ = try? await vdags.controllerAction(clusterId: clusterId, ["action": "remove_controller", "payload": ["vdag_controller_id": .string(controllerId)]])
+            _ = try? await vdags.removeController(id: controllerId)
         }
-        if let vdagURI { _ = try? await vdags.remove(["vdagURI": .string(vdagURI)]) }
+        if let vdagURI { _ = try? await vdags.remove(uri: vdagURI) }
         for blockId in blocks.reversed() {
             do {
-                _ = try await controlPlane.removeBlock(["blockId": .string(blockId), "force": true])
+                try await self.blocks.removeBlock(id: blockId, force: true)
             } catch let error as APIError where error.code == .notFound {
                 continue
             } catch {
@@ -480,7 +484,7 @@ actor SplitService: TextGenerators {
 
     // MARK: Generation
 
-    nonisolated func generator(for model: String) async -> (any TextGenerator)? {
+    public nonisolated func generator(for model: String) async -> (any TextGenerator)? {
         guard let blocks = generators.withLock({ $0[model] }), let controller = await vdags.controller(id: model) else { return nil }
         let executors = self.executors
         let logger = self.logger
@@ -506,11 +510,11 @@ actor SplitService: TextGenerators {
 }
 
 /// The splitter's latest progress and the stage that failed, as its lines arrive.
-final class ProgressBox: Sendable {
+public final class ProgressBox: Sendable {
     private let state = Mutex<(progress: Double, failedStage: (stage: String, message: String)?)>((0, nil))
 
     /// The new progress to store, if this report changes it.
-    func apply(_ report: SplitterReport) -> (progress: Double, message: String)? {
+    public func apply(_ report: SplitterReport) -> (progress: Double, message: String)? {
         switch report {
         case .progress(let value, let message):
             return state.withLock { state in
@@ -523,5 +527,5 @@ final class ProgressBox: Sendable {
         }
     }
 
-    var failedStage: (stage: String, message: String)? { state.withLock { $0.failedStage } }
+    public var failedStage: (stage: String, message: String)? { state.withLock { $0.failedStage } }
 }
