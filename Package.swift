@@ -53,7 +53,10 @@ let package = Package(
         ),
         .target(
             name: "AIOSPlacement",
-            dependencies: ["AIOSModel", "AIOSQuery", "AIOSPolicy"],
+            dependencies: [
+                "AIOSModel", "AIOSQuery", "AIOSPolicy", "AIOSMetrics", "AIOSStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

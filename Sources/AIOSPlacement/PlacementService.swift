@@ -1,7 +1,7 @@
-import AIOSBlock
+
 import AIOSMetrics
 import AIOSModel
-import AIOSPlacement
+
 import AIOSPolicy
 import AIOSQuery
 import AIOSStore
@@ -11,19 +11,25 @@ import Logging
 /// Places blocks: turns a block's policies into a placement request (type-checked when the block is created),
 /// builds the capacity snapshot from the registry and live metrics, and stores the decision with its
 /// reservations in one registry transaction.
-struct PlacementService: InstancePlacing {
+public struct PlacementService: Sendable {
     /// A block's parsed placement policies, and what the block's events should say about them.
-    struct Plan: Sendable {
-        var request: PlacementRequest
-        var notes: [String]
+    public struct Plan: Sendable {
+        public var request: PlacementRequest
+        public var notes: [String]
     }
 
-    let registry: any Registry
-    let metrics: LiveMetrics
-    let logger: Logger
+    public let registry: any Registry
+    public let metrics: LiveMetrics
+    public let logger: Logger
+
+    public init(registry: any Registry, metrics: LiveMetrics, logger: Logger) {
+        self.registry = registry
+        self.metrics = metrics
+        self.logger = logger
+    }
 
     /// Parses the block's `clusterAllocator` and `resourceAllocator` policies. Errors name the bad field.
-    func plan(blockId: String, instances: Int, values: [String: JSONValue], valuesPath: FieldPath, resolved: ResolvedBlock) async throws -> Plan {
+    public func plan(blockId: String, instances: Int, values: [String: JSONValue], valuesPath: FieldPath, resolved: ResolvedBlock) async throws -> Plan {
         let clusters = try await registry.clusters()
         var metricsSamples: [JSONValue] = []
         for cluster in clusters {
@@ -62,7 +68,7 @@ struct PlacementService: InstancePlacing {
     }
 
     /// Every cluster, its fresh-metrics document and its nodes' capacity, as of now.
-    func snapshot() async throws -> CapacitySnapshot {
+    public func snapshot() async throws -> CapacitySnapshot {
         let clusters = try await registry.clusters()
         let live = await metrics.snapshot()
         let now = Date()
@@ -93,7 +99,7 @@ struct PlacementService: InstancePlacing {
     }
 
     /// Decides without storing anything.
-    func dryRun(_ plan: Plan) async throws -> PlacementOutcome {
+    public func dryRun(_ plan: Plan) async throws -> PlacementOutcome {
         let snapshot = try await snapshot()
         let reservations = try await registry.reservations()
         return Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate)
@@ -101,7 +107,7 @@ struct PlacementService: InstancePlacing {
 
     /// Moves a block to `Placing`, decides, and stores `Starting` with its placement and reservations, or
     /// `Failed` with the report.
-    func place(blockId: String, plan: Plan) async throws -> BlockRecord {
+    public func place(blockId: String, plan: Plan) async throws -> BlockRecord {
         let snapshot = try await snapshot()
         _ = try await registry.transition(blockId: blockId) { block, _ in
             guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: blockId) }
@@ -144,7 +150,7 @@ extension PlacementService {
     /// `resourceAllocator`, and stores them with their reservations in one transaction. Returns the block
     /// with the new instances, or `nil` with the reason when they do not fit (nothing is stored then, and
     /// no instance is left pending).
-    func addInstances(to block: BlockRecord, count: Int, reason: String) async throws -> (BlockRecord?, String) {
+    public func addInstances(to block: BlockRecord, count: Int, reason: String) async throws -> (BlockRecord?, String) {
         guard let clusterId = block.placement.clusterId else { return (nil, "the block has no cluster") }
         let plan = try await plan(blockId: block.blockId, instances: count, values: block.spec, valuesPath: .root, resolved: block.resolved)
         var snapshot = try await snapshot()
@@ -168,8 +174,8 @@ extension PlacementService {
 }
 
 /// Instance ids: `inst-` and six random lowercase letters and digits (DNS-label safe).
-enum InstanceID {
-    static func generate() -> String {
+public enum InstanceID {
+    public static func generate() -> String {
         RandomID.make(prefix: "inst-", length: 6)
     }
 }
