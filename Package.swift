@@ -152,9 +152,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSAuth",
+            dependencies: [
+                "AIOSModel", "AIOSStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSServer",
             dependencies: [
-                "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
+                "AIOSAuth", "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
                 "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSSplits", "AIOSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -1,3 +1,4 @@
+import AIOSAuth
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime

@@ -1,3 +1,4 @@
+import AIOSAuth
 import AIOSSplits
 import AIOSModel
 import Hummingbird

@@ -1,3 +1,4 @@
+import AIOSAuth
 import AIOSModel
 import Hummingbird
 

@@ -4,12 +4,18 @@ import GRPCCore
 /// Enforces bearer tokens on a gRPC server (the inference gateway, vDAG controllers): metadata
 /// `authorization: Bearer <token>` with a scope that grants `scope`. UNAUTHENTICATED without a valid token,
 /// PERMISSION_DENIED without the scope; refusals go to the audit log.
-struct BearerTokenInterceptor: ServerInterceptor {
-    let authority: TokenAuthority
-    let scope: AccessScope
-    let audit: AuditLog
+public struct BearerTokenInterceptor: ServerInterceptor {
+    public let authority: TokenAuthority
+    public let scope: AccessScope
+    public let audit: AuditLog
 
-    func intercept<Input: Sendable, Output: Sendable>(
+    public init(authority: TokenAuthority, scope: AccessScope, audit: AuditLog) {
+        self.authority = authority
+        self.scope = scope
+        self.audit = audit
+    }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>,
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>

@@ -10,9 +10,9 @@ import Synchronization
 /// Tokens read `aios_<id>_<secret>`; the registry keeps only the SHA-256 of the secret. Every record is held in
 /// memory too, so a check costs a hash and a dictionary lookup (it runs on every request and RPC), and a
 /// revocation takes effect at once.
-final class TokenAuthority: Sendable {
+public final class TokenAuthority: Sendable {
     /// The id of the token `aios up` writes into `DATA_DIR/tokens/admin.token`.
-    static let adminTokenId = "admin"
+    public static let adminTokenId = "admin"
 
     private let registry: any Registry
     private let records: Mutex<[String: AccessTokenRecord]>
@@ -25,7 +25,7 @@ final class TokenAuthority: Sendable {
     /// Loads the stored tokens and makes sure the admin token file and its record agree: the file is made (with
     /// a new token, replacing the old admin record) when it is missing, and its record is restored when the file
     /// is there but the registry does not know it. Returns the authority and whether the file was made now.
-    static func load(registry: any Registry, adminTokenFile: URL) async throws -> (TokenAuthority, createdAdminToken: Bool) {
+    public static func load(registry: any Registry, adminTokenFile: URL) async throws -> (TokenAuthority, createdAdminToken: Bool) {
         let manager = FileManager.default
         let directory = adminTokenFile.deletingLastPathComponent()
         try manager.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -60,7 +60,7 @@ final class TokenAuthority: Sendable {
     }
 
     /// The record of a presented token, or why it is refused. The reason is for the log, never for the caller.
-    func verify(_ token: String, now: Date = Date()) -> Result<AccessTokenRecord, TokenRefusal> {
+    public func verify(_ token: String, now: Date = Date()) -> Result<AccessTokenRecord, TokenRefusal> {
         guard let parsed = ParsedToken(token) else { return .failure(.malformed) }
         guard let record = records.withLock({ $0[parsed.id] }) else { return .failure(.unknown(id: parsed.id)) }
         guard ConstantTime.equal(record.secretHash, parsed.secretHash) else { return .failure(.wrongSecret(id: parsed.id)) }
@@ -69,7 +69,7 @@ final class TokenAuthority: Sendable {
     }
 
     /// Issues a token; the token text is returned once and never stored.
-    func issue(_ request: TokenRequest) async throws -> (record: AccessTokenRecord, token: String) {
+    public func issue(_ request: TokenRequest) async throws -> (record: AccessTokenRecord, token: String) {
         var id: String
         repeat {
             id = ParsedToken.randomHex(bytes: 8)
@@ -83,7 +83,7 @@ final class TokenAuthority: Sendable {
     }
 
     /// Revokes a token at once. The admin token of `aios up` is revoked by removing its file and restarting.
-    func revoke(id: String) async throws {
+    public func revoke(id: String) async throws {
         guard id != Self.adminTokenId else {
             throw APIError(.conflict, "the admin token cannot be revoked through the API; remove DATA_DIR/tokens/admin.token and restart aios up to replace it")
         }
@@ -93,20 +93,20 @@ final class TokenAuthority: Sendable {
         try await registry.deleteAccessToken(id: id)
     }
 
-    func list() -> [AccessTokenRecord] {
+    public func list() -> [AccessTokenRecord] {
         records.withLock { Array($0.values) }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
 }
 
 /// Why a presented token was refused (logged in the audit log; the caller only hears 401).
-enum TokenRefusal: Error, Sendable, CustomStringConvertible {
+public enum TokenRefusal: Error, Sendable, CustomStringConvertible {
     case malformed
     case unknown(id: String)
     case wrongSecret(id: String)
     case expired(id: String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .malformed: "not an aios token"
         case .unknown(let id): "token \(id) is unknown or revoked"
@@ -116,7 +116,7 @@ enum TokenRefusal: Error, Sendable, CustomStringConvertible {
     }
 
     /// The token id the request claimed, when it named one.
-    var claimedId: String? {
+    public var claimedId: String? {
         switch self {
         case .malformed: nil
         case .unknown(let id), .wrongSecret(let id), .expired(let id): id
@@ -125,12 +125,12 @@ enum TokenRefusal: Error, Sendable, CustomStringConvertible {
 }
 
 /// `aios_<id>_<secret>`: id and secret are lowercase hex.
-struct ParsedToken: Sendable {
-    let text: String
-    let id: String
-    let secretHash: String
+public struct ParsedToken: Sendable {
+    public let text: String
+    public let id: String
+    public let secretHash: String
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         let parts = text.split(separator: "_", omittingEmptySubsequences: false)
         guard text.utf8.count <= 200, parts.count == 3, parts[0] == "aios",
               !parts[1].isEmpty, parts[1].count <= 32, parts[1].allSatisfy({ $0.isLetter || $0.isNumber }),
@@ -140,17 +140,17 @@ struct ParsedToken: Sendable {
         self.secretHash = SHA256.hash(data: Data(parts[2].utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    static func make(id: String) -> ParsedToken {
+    public static func make(id: String) -> ParsedToken {
         ParsedToken("aios_\(id)_\(randomHex(bytes: 32))")!
     }
 
-    static func randomHex(bytes: Int) -> String {
+    public static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
     }
 }
 
-struct TokenAuthorityError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TokenAuthorityError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

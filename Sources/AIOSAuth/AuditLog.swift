@@ -4,11 +4,11 @@ import Synchronization
 
 /// `DATA_DIR/audit.log`: one JSON line per mutation (and per refused request), with the token id, the route and
 /// the outcome. Appends only; the file is 0600.
-final class AuditLog: Sendable {
+public final class AuditLog: Sendable {
     private let handle: Mutex<FileHandle?>
-    let path: String
+    public let path: String
 
-    init(path: String) {
+    public init(path: String) {
         self.path = path
         let manager = FileManager.default
         if !manager.fileExists(atPath: path) {
@@ -19,16 +19,25 @@ final class AuditLog: Sendable {
         self.handle = Mutex(handle)
     }
 
-    struct Entry {
-        var tokenId: String?
-        var method: String
-        var path: String
-        var status: Int
-        var outcome: String
-        var remote: String?
+    public struct Entry {
+        public var tokenId: String?
+        public var method: String
+        public var path: String
+        public var status: Int
+        public var outcome: String
+        public var remote: String?
+
+        public init(tokenId: String?, method: String, path: String, status: Int, outcome: String, remote: String? = nil) {
+            self.tokenId = tokenId
+            self.method = method
+            self.path = path
+            self.status = status
+            self.outcome = outcome
+            self.remote = remote
+        }
     }
 
-    func record(_ entry: Entry) {
+    public func record(_ entry: Entry) {
         var object: [String: JSONValue] = [
             "time": .string(ISO8601DateFormatter().string(from: Date())),
             "token": entry.tokenId.map(JSONValue.string) ?? .null,
