@@ -1,4 +1,3 @@
-
 import AIOSModel
 import AIOSRuntime
 import AIOSStore

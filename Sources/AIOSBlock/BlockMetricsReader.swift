@@ -1,4 +1,3 @@
-
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime

@@ -30,20 +30,3 @@ public struct BlockInferenceGRPCService: BlockInferenceService.ServiceProtocol {
         }
     }
 }
-
-/// Shapes a block's outputs into the one reply AIOS clients expect.
-public enum Replies {
-    /// One output is the reply; several (a preprocessing step that made several entries) become one
-    /// packet whose `data` is a JSON array of their data; none becomes an empty reply to the request.
-    public static func single(_ outputs: [AIOSPacket], request: AIOSPacket) -> AIOSPacket {
-        if outputs.count == 1 { return outputs[0] }
-        var reply = AIOSPacket()
-        reply.sessionID = request.sessionID
-        reply.seqNo = request.seqNo
-        reply.ts = Date().timeIntervalSince1970
-        reply.outputPtr = outputs.first?.outputPtr ?? ""
-        reply.data = JSONValue.array(outputs.map { JSONValue.decodeJSON(Data($0.data.utf8)) ?? .string($0.data) }).jsonString()
-        reply.files = outputs.flatMap(\.files)
-        return reply
-    }
-}

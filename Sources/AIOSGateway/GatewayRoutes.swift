@@ -1,3 +1,4 @@
+import AIOSBlock
 import Hummingbird
 
 /// Adds the gateway's HTTP surfaces to a router: `/v1/infer`, the OpenAI-compatible `/v1/chat/completions`,

@@ -1,4 +1,3 @@
-
 import Foundation
 
 /// CPU % and resident memory of instance process groups, from the change in their CPU time between two

@@ -1,7 +1,5 @@
-
 import AIOSMetrics
 import AIOSModel
-
 import AIOSPolicy
 import AIOSQuery
 import AIOSStore

@@ -1,6 +1,6 @@
 import AIOSModel
-import Foundation
 import AIOSWire
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 

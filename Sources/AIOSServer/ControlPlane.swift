@@ -1,8 +1,8 @@
 import AIOSAuth
 import AIOSMetrics
 import AIOSModel
-import AIOSRuntime
 import AIOSPlacement
+import AIOSRuntime
 import AIOSStore
 import Foundation
 import Logging

@@ -1,7 +1,7 @@
-import AIOSWire
-import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
+import AIOSVDAG
+import AIOSWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging

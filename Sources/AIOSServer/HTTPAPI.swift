@@ -1,11 +1,11 @@
-import AIOSSplits
-import AIOSWire
-import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
+import AIOSSplits
+import AIOSVDAG
+import AIOSWire
 import Foundation
 import Hummingbird
 import Logging

@@ -1,7 +1,7 @@
-import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
 import AIOSModel
+import AIOSVDAG
 import AIOSWire
 import Foundation
 import Hummingbird

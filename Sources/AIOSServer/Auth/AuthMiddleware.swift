@@ -1,6 +1,6 @@
 import AIOSAuth
-import AIOSSplits
 import AIOSModel
+import AIOSSplits
 import Hummingbird
 import Logging
 

@@ -1,10 +1,10 @@
 import AIOSAuth
-import AIOSSplits
-import AIOSWire
-import AIOSVDAG
 import AIOSModel
 import AIOSRuntime
+import AIOSSplits
 import AIOSStore
+import AIOSVDAG
+import AIOSWire
 import Crypto
 import Foundation
 import GRPCNIOTransportHTTP2

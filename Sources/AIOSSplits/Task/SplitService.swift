@@ -1,11 +1,11 @@
-import AIOSWire
-import AIOSVDAG
 import AIOSBlock
 import AIOSGateway
 import AIOSMetrics
 import AIOSModel
 import AIOSRuntime
 import AIOSStore
+import AIOSVDAG
+import AIOSWire
 import Foundation
 import Logging
 import Synchronization

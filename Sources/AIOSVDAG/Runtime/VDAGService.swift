@@ -1,9 +1,7 @@
 import AIOSBlock
 import AIOSModel
-
 import AIOSRuntime
 import AIOSStore
-
 import AIOSWire
 import Foundation
 import GRPCCore

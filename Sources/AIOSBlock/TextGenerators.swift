@@ -1,4 +1,3 @@
-import AIOSBlock
 import AIOSModel
 
 /// Models that generate text through something other than one block (a split model's vDAG controller runs
