@@ -59,6 +59,10 @@ public struct ControlPlane: Sendable {
     public func createCluster(_ document: JSONValue) async throws -> Outcome {
         let envelope = try SpecEnvelope(document: document)
         let cluster = try ClusterSpec(envelope: envelope)
+        if let driver = cluster.driver, instances.drivers[driver] == nil {
+            throw APIError.validation([FieldError(path: envelope.valuesPath / "driver",
+                                                  message: "unknown driver \"\(driver)\"; this platform has \(instances.drivers.names.joined(separator: ", "))")])
+        }
         let task = TaskRecord(action: "createCluster", subject: cluster.id, status: .completed,
                               result: ["clusterId": .string(cluster.id), "nodes": .number(Double(cluster.nodes.count))])
         try await mapRegistryErrors(field: cluster.id, path: (envelope.valuesPath / "id").description) {
@@ -126,7 +130,8 @@ public struct ControlPlane: Sendable {
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
         if spec.isDryRun {
-            let result = Self.dryRunResult(blockId: spec.blockId, outcome: try await placement.dryRun(plan), notes: plan.notes)
+            let outcome = try await placement.dryRun(plan)
+            let result = Self.dryRunResult(blockId: spec.blockId, outcome: outcome, notes: plan.notes, driver: await driverView(clusterId: { if case .placed(let clusterId, _, _) = outcome { clusterId } else { nil } }()))
             return Outcome(taskId: "", result: Self.with(warnings, result))
         }
 
@@ -155,7 +160,7 @@ public struct ControlPlane: Sendable {
             throw error
         }
         task.status = placed.phase == .failed ? .failed : .completed
-        task.result = Self.with(warnings, Self.blockResult(placed))
+        task.result = Self.with(warnings, Self.blockResult(placed, driver: await driverView(clusterId: placed.placement.clusterId)))
         task.updatedAt = Date()
         try await registry.putTask(task)
         return Outcome(taskId: task.id, result: task.result)
@@ -171,30 +176,37 @@ public struct ControlPlane: Sendable {
         return block
     }
 
+    /// The driver that runs a cluster's instances, as block views show it.
+    func driverView(clusterId: String?) async -> Views.Driver? {
+        guard let clusterId, let cluster = try? await registry.cluster(id: clusterId) else { return nil }
+        let name = InstanceDrivers.name(for: cluster)
+        return Views.Driver(name: name, simulated: instances.drivers[name].map { !$0.runsOnRealGPUs } ?? false)
+    }
+
     /// A reply's result with the spec's `warnings` added.
     static func with(_ warnings: JSONValue, _ result: JSONValue) -> JSONValue {
         .object((result.objectValue ?? [:]).merging(["warnings": warnings]) { _, warnings in warnings })
     }
 
-    static func blockResult(_ block: BlockRecord) -> JSONValue {
+    static func blockResult(_ block: BlockRecord, driver: Views.Driver?) -> JSONValue {
         var result: [String: JSONValue] = [
             "blockId": .string(block.blockId),
             "phase": .string(block.phase.rawValue),
-            "placement": Views.placement(block.placement),
+            "placement": Views.placement(block.placement, driver: driver),
         ]
         if let reason = block.reason { result["reason"] = .string(reason) }
         if block.phase == .failed { result["report"] = block.placementReport }
         return .object(result)
     }
 
-    static func dryRunResult(blockId: String, outcome: PlacementOutcome, notes: [String]) -> JSONValue {
+    static func dryRunResult(blockId: String, outcome: PlacementOutcome, notes: [String], driver: Views.Driver?) -> JSONValue {
         switch outcome {
         case .placed(let clusterId, let reservations, let report):
             return [
                 "blockId": .string(blockId), "dryRun": true, "placeable": true,
                 "placement": Views.placement(BlockPlacement(clusterId: clusterId, instances: reservations.map {
                     BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus)
-                })),
+                }), driver: driver),
                 "report": report.json, "policies": .array(notes.map(JSONValue.string)),
             ]
         case .unplaced(let report):

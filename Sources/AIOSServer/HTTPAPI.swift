@@ -123,7 +123,7 @@ struct HTTPAPI: Sendable {
         router.get("api/blocks") { _, _ -> Response in
             var views: [JSONValue] = []
             for block in try await registry.blocks() {
-                views.append(Views.block(block, events: try await registry.events(blockId: block.blockId)))
+                views.append(Views.block(block, events: try await registry.events(blockId: block.blockId), driver: await controlPlane.driverView(clusterId: block.placement.clusterId)))
             }
             return Response.json(.array(views))
         }
@@ -132,7 +132,7 @@ struct HTTPAPI: Sendable {
             guard let block = try await registry.block(id: id) else {
                 throw APIError(.notFound, "block \"\(id)\" does not exist")
             }
-            return Response.json(Views.block(block, events: try await registry.events(blockId: id)))
+            return Response.json(Views.block(block, events: try await registry.events(blockId: id), driver: await controlPlane.driverView(clusterId: block.placement.clusterId)))
         }
         router.get("api/blocks/:id/logs") { request, context -> Response in
             let id = try context.parameters.require("id")

@@ -1,4 +1,5 @@
 import AIOSModel
+import AIOSRuntime
 import Foundation
 
 /// How registry records read over the API.
@@ -14,11 +15,13 @@ enum Views {
     }
 
     static func cluster(_ cluster: ClusterSpec) -> JSONValue {
-        cluster.assembled
+        var view = cluster.assembled.objectValue ?? [:]
+        view["driver"] = .string(InstanceDrivers.name(for: cluster))
+        return .object(view)
     }
 
-    /// `{"blockId", "componentURI", "phase", "reason", "spec", "placement": {"clusterId", "instances"}, "instances", "events", ...}`
-    static func block(_ block: BlockRecord, events: [BlockEvent]) -> JSONValue {
+    /// `{"blockId", "componentURI", "phase", "reason", "spec", "placement": {"clusterId", "driver", "simulated", "instances"}, "instances", "events", ...}`
+    static func block(_ block: BlockRecord, events: [BlockEvent], driver: Driver?) -> JSONValue {
         .object([
             "blockId": .string(block.blockId),
             "componentURI": .string(block.componentURI.description),
@@ -30,7 +33,7 @@ enum Views {
             "maxInstances": .number(Double(block.maxInstances)),
             "desiredInstances": .number(Double(block.desiredInstances)),
             "resolved": SecretValues.redacted((try? JSONValue(encoding: block.resolved)) ?? .null),
-            "placement": placement(block.placement),
+            "placement": placement(block.placement, driver: driver),
             "placementReport": block.placementReport,
             "instances": .array(block.instances.map(\.json)),
             "events": .array(events.map { ["time": time($0.time), "type": .string($0.type.rawValue), "message": .string($0.message)] }),
@@ -39,11 +42,18 @@ enum Views {
         ])
     }
 
-    static func placement(_ placement: BlockPlacement) -> JSONValue {
+    /// Where a placement runs: its cluster's driver, and whether its GPUs are simulated (its instances run on
+    /// this machine with the GPU ids of their allocation).
+    struct Driver: Sendable {
+        var name: String
+        var simulated: Bool
+    }
+
+    static func placement(_ placement: BlockPlacement, driver: Driver?) -> JSONValue {
         [
             "clusterId": placement.clusterId.map(JSONValue.string) ?? .null,
-            // Instances of clusters other than the embedded one run on this machine with the process runtime.
-            "simulated": placement.clusterId.map { .bool($0 != ControlPlane.localClusterId) } ?? .null,
+            "driver": driver.map { .string($0.name) } ?? .null,
+            "simulated": driver.map { .bool($0.simulated) } ?? .null,
             "instances": .array(placement.instances.map { instance in
                 ["instanceId": .string(instance.instanceId), "nodeId": .string(instance.nodeId),
                  "gpus": .array(instance.gpus.map(JSONValue.string))]

@@ -3,14 +3,14 @@ import ArgumentParser
 import Foundation
 
 struct Describe: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a block (phase, placement, instances, policies, events) or a vDAG (assignment, controllers, metrics) in detail.")
+    static let configuration = CommandConfiguration(abstract: "Show a block (phase, placement, instances, policies, events), a cluster (driver, nodes) or a vDAG (assignment, controllers, metrics) in detail.")
 
-    enum Resource: String, ExpressibleByArgument { case block, vdag }
+    enum Resource: String, ExpressibleByArgument { case block, cluster, vdag }
 
-    @Argument(help: "block or vdag")
+    @Argument(help: "block, cluster or vdag")
     var resource: Resource
 
-    @Argument(help: "The block id, or the vDAG URI (name:version-releaseTag).")
+    @Argument(help: "The block or cluster id, or the vDAG URI (name:version-releaseTag).")
     var id: String
 
     @OptionGroup var server: ServerOptions
@@ -22,9 +22,47 @@ struct Describe: AsyncParsableCommand {
         switch resource {
         case .block:
             print(Self.render(try await server.client.get("/api/blocks/\(encoded)").get()))
+        case .cluster:
+            print(Self.renderCluster(try await server.client.get("/api/clusters/\(encoded)").get()))
         case .vdag:
             print(VDAG.render(try await server.client.get("/api/vdags/\(encoded)").get()))
         }
+    }
+
+    /// A cluster: where it is, the driver that runs its instances, and its nodes.
+    static func renderCluster(_ cluster: JSONValue) -> String {
+        func text(_ value: JSONValue?) -> String {
+            switch value {
+            case .string(let string)?: string
+            case .number(let number)?: number.formatted
+            case nil, .null?: "-"
+            case let other?: other.jsonString()
+            }
+        }
+        let driver = cluster["driver"]?.stringValue ?? "-"
+        let explained = [
+            "host": " (this machine: commands as processes, images as OCI containers)",
+            "simulated": " (described nodes; instances run on this machine with the GPU ids of their allocation)",
+            "process": " (commands as processes on this machine)",
+        ][driver] ?? ""
+        var lines = [
+            "Cluster:     \(text(cluster["id"]))",
+            "Region:      \(text(cluster["regionId"]))",
+            "Vendor:      \(text(cluster["clusterMetadata"]?["vendor"]))",
+            "Driver:      \(driver)\(explained)",
+            "GPUs:        \(text(cluster["gpus"]?["count"])) (\(text(cluster["gpus"]?["memory"])) MB)",
+        ]
+        let nodes = cluster["nodes"]?["nodeData"]?.arrayValue ?? []
+        lines.append("Nodes:       \(nodes.count)")
+        var table = Table(header: ["  NODE", "GPUS", "GPU MODEL", "VCPUS", "MEMORY MB", "LABELS"])
+        for node in nodes {
+            let models = Set((node["gpus"]?["gpus"]?.arrayValue ?? []).compactMap { $0["modelName"]?.stringValue }).sorted().joined(separator: ",")
+            let labels = (node["labels"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.stringValue ?? $0.value.jsonString())" }.joined(separator: ",")
+            table.rows.append(["  " + text(node["id"]), text(node["gpus"]?["count"]), models.isEmpty ? "-" : models,
+                               text(node["vcpus"]?["count"] ?? node["vcpus"]), text(node["memory"]), labels.isEmpty ? "-" : labels])
+        }
+        if !nodes.isEmpty { lines.append(table.render()) }
+        return lines.joined(separator: "\n")
     }
 
     static func render(_ block: JSONValue) -> String {
@@ -42,7 +80,8 @@ struct Describe: AsyncParsableCommand {
             "Phase:       \(text(block["phase"]))",
             "Reason:      \(text(block["reason"]))",
             "Instances:   \(block["instances"]?.arrayValue?.count ?? 0) observed, \(text(block["desiredInstances"])) desired (min \(text(block["minInstances"])), max \(text(block["maxInstances"])))",
-            "Cluster:     \(text(block["placement"]?["clusterId"]))" + (block["placement"]?["simulated"]?.boolValue == true ? " (simulated: its instances run on this machine)" : ""),
+            "Cluster:     \(text(block["placement"]?["clusterId"]))" + (block["placement"]?["driver"]?.stringValue.map { " (driver \($0))" } ?? "")
+                + (block["placement"]?["simulated"]?.boolValue == true ? " (simulated: its instances run on this machine)" : ""),
             "Created:     \(text(block["createdAt"]))",
         ]
         let placements = block["placement"]?["instances"]?.arrayValue ?? []

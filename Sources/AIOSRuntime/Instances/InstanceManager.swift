@@ -25,7 +25,7 @@ public actor InstanceManager {
     private let registry: any Registry
     /// Where requests are routed: instances join their block's executor when ready and leave it when they exit.
     private let routing: any InstanceRouting
-    public let drivers: InstanceDrivers
+    public nonisolated let drivers: InstanceDrivers
     private let configuration: Configuration
     private let logger: Logger
     private var supervisors: [String: [String: InstanceSupervisor]] = [:]
