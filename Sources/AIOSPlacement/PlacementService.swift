@@ -108,7 +108,7 @@ public struct PlacementService: Sendable {
     public func place(blockId: String, plan: Plan) async throws -> BlockRecord {
         let snapshot = try await snapshot()
         _ = try await registry.transition(blockId: blockId) { block, _ in
-            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: blockId) }
+            guard block.phase != .deleting else { throw BlockRemovedMeanwhile(blockId: blockId) }
             var block = block
             block.phase = .placing
             block.reason = nil
@@ -117,7 +117,7 @@ public struct PlacementService: Sendable {
             return BlockTransition(block: block, events: events)
         }
         let decided = try await registry.transition(blockId: blockId) { block, reservations in
-            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: blockId) }
+            guard block.phase != .deleting else { throw BlockRemovedMeanwhile(blockId: blockId) }
             var block = block
             switch Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate) {
             case .placed(let clusterId, let placed, let report):

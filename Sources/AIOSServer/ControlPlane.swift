@@ -146,9 +146,11 @@ public struct ControlPlane: Sendable {
 
         var placed: BlockRecord
         do {
-            placed = try await placement.place(blockId: block.blockId, plan: plan)
             do {
+                placed = try await placement.place(blockId: block.blockId, plan: plan)
                 placed = try await startPlaced(placed, component: component.spec)
+            } catch is BlockRemovedMeanwhile {
+                throw APIError(.conflict, "block \"\(block.blockId)\" was removed while it was being created")
             } catch RegistryError.notFound {
                 throw APIError(.conflict, "block \"\(block.blockId)\" was removed while it was being created")
             }

@@ -60,7 +60,7 @@ public actor ThirdPartyDeployer {
         }
         let log = logFile(block.blockId).path
         let initializing = try await registry.transition(blockId: block.blockId) { block, _ in
-            guard block.phase != .deleting else { throw RegistryError.notFound(kind: "block", id: block.blockId) }
+            guard block.phase != .deleting else { throw BlockRemovedMeanwhile(blockId: block.blockId) }
             var block = block
             block.phase = .initializing
             block.reason = "the init program is deploying the third-party system"
@@ -101,7 +101,7 @@ public actor ThirdPartyDeployer {
         let started: BlockRecord
         do {
             started = try await registry.transition(blockId: blockId) { block, _ in
-                guard block.phase == .initializing else { throw RegistryError.notFound(kind: "block", id: blockId) }
+                guard block.phase == .initializing else { throw BlockRemovedMeanwhile(blockId: blockId) }
                 var block = block
                 block.resolved.blockInitData["initContainer"] = result
                 block.phase = .starting
@@ -109,6 +109,8 @@ public actor ThirdPartyDeployer {
                 return BlockTransition(block: block, events: [BlockEvent(
                     type: .initCompleted, message: "the third-party system is deployed; blockInitData.initContainer = \(SecretValues.redacted(result).jsonString())")])
             }.block
+        } catch is BlockRemovedMeanwhile {
+            return result  // being removed: the removal tears the system down, with this result
         } catch RegistryError.notFound {
             return result  // removed meanwhile: the removal tears the system down, with this result
         } catch {
