@@ -35,6 +35,8 @@ public actor BlockScaler: Service {
     }
 
     private var blocks: [String: BlockState] = [:]
+    /// The stability checker's connections to the instances.
+    private let probes = HealthProbes()
     /// Blocks whose work of an earlier tick is still running (a drain can take 30 s): one block's slow
     /// scale-down never holds up the others.
     private var busy: Set<String> = []
@@ -73,6 +75,7 @@ public actor BlockScaler: Service {
         var live: Set<Int32> = []
         for block in all { live.formUnion(await instances.processIds(blockId: block.blockId).values) }
         await sampler.retain(live)
+        await probes.retain(Set(all.flatMap { $0.instances.compactMap(\.address) }))
         for block in running where !busy.contains(block.blockId) {
             busy.insert(block.blockId)
             Task {
@@ -245,7 +248,7 @@ public actor BlockScaler: Service {
         let replies = await withTaskGroup(of: (String, Aios_Instance_V1_HealthReply?).self) { group in
             for record in records {
                 guard let address = record.address else { continue }
-                group.addTask { (record.instanceId, await InstanceClient.health(address: address, timeout: timeout)) }
+                group.addTask { [probes] in (record.instanceId, await probes.health(address: address, timeout: timeout)) }
             }
             var replies: [String: Aios_Instance_V1_HealthReply?] = [:]
             for await (instanceId, reply) in group { replies[instanceId] = reply }
