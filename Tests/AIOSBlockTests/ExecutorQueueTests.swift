@@ -93,8 +93,12 @@ final class ExecutorQueueTests: XCTestCase {
         XCTAssertTrue(refused?.message.contains("at capacity") == true, refused?.message ?? "")
         XCTAssertLessThan(began.duration(to: .now), .seconds(2), "a full queue refuses, it does not wait")
         transport.instance("a").open()
-        XCTAssertEqual(try await running.value, "a")
-        for request in waiting { XCTAssertEqual(try await request.value, "a") }
+        let runningServedBy = try await running.value
+        XCTAssertEqual(runningServedBy, "a")
+        for request in waiting {
+            let served = try await request.value
+            XCTAssertEqual(served, "a")
+        }
         XCTAssertEqual(transport.instance("a").calls, 3, "the refused request never reached the instance")
     }
 
@@ -112,7 +116,8 @@ final class ExecutorQueueTests: XCTestCase {
         XCTAssertLessThan(began.duration(to: .now), .seconds(5))
         XCTAssertEqual(queued(executor), 0, "an expired request gives up its place")
         transport.instance("a").open()
-        XCTAssertEqual(try await running.value, "a")
+        let runningServedBy = try await running.value
+        XCTAssertEqual(runningServedBy, "a")
         XCTAssertEqual(transport.instance("a").calls, 1)
     }
 
@@ -123,7 +128,8 @@ final class ExecutorQueueTests: XCTestCase {
         XCTAssertEqual(slow?.code, .deadlineExceeded)
         XCTAssertEqual(inFlight(executor), 0)
         transport.instance("a").behaviour = .answer
-        XCTAssertEqual(try await send(executor).value, "a", "the slot the slow request held is free again")
+        let servedAfterwards = try await send(executor).value
+        XCTAssertEqual(servedAfterwards, "a", "the slot the slow request held is free again")
         XCTAssertEqual(executor.metrics().block.totalErrors, 1)
     }
 
@@ -137,13 +143,16 @@ final class ExecutorQueueTests: XCTestCase {
         let abandoned = send(executor)
         await eventually("one queues") { queued(executor) == 1 }
         abandoned.cancel()
-        XCTAssertEqual(await failure(abandoned)?.code, .cancelled)
+        let abandonedCode = await failure(abandoned)?.code
+        XCTAssertEqual(abandonedCode, .cancelled)
         XCTAssertEqual(queued(executor), 0)
         let next = send(executor)
         await eventually("the next request takes the freed place") { queued(executor) == 1 }
         transport.instance("a").open()
-        XCTAssertEqual(try await running.value, "a")
-        XCTAssertEqual(try await next.value, "a")
+        let runningServedBy = try await running.value
+        XCTAssertEqual(runningServedBy, "a")
+        let nextServedBy = try await next.value
+        XCTAssertEqual(nextServedBy, "a")
         XCTAssertEqual(transport.instance("a").calls, 2, "the cancelled request never reached the instance")
     }
 
@@ -155,11 +164,13 @@ final class ExecutorQueueTests: XCTestCase {
         let waiting = send(executor)
         await eventually("the next one queues") { queued(executor) == 1 }
         abandoned.cancel()
-        XCTAssertEqual(await failure(abandoned)?.code, .cancelled)
+        let abandonedCode = await failure(abandoned)?.code
+        XCTAssertEqual(abandonedCode, .cancelled)
         // The freed slot goes to the queued request, which now runs on the instance.
         await eventually("the queued request runs") { transport.instance("a").inFlight == 1 && queued(executor) == 0 }
         transport.instance("a").open()
-        XCTAssertEqual(try await waiting.value, "a")
+        let waitingServedBy = try await waiting.value
+        XCTAssertEqual(waitingServedBy, "a")
         XCTAssertEqual(inFlight(executor), 0)
     }
 
@@ -221,7 +232,10 @@ final class ExecutorQueueTests: XCTestCase {
         await eventually("one runs on each") { transport.instance("a").inFlight == 1 && transport.instance("b").inFlight == 1 }
         let drained = Task { await executor.drain("a", timeout: .seconds(60)) }
         transport.instance("b").behaviour = .answer
-        for _ in 0..<4 { XCTAssertEqual(try await send(executor).value, "b", "a draining instance takes no new requests") }
+        for _ in 0..<4 {
+            let servedBy = try await send(executor).value
+            XCTAssertEqual(servedBy, "b", "a draining instance takes no new requests")
+        }
         XCTAssertEqual(transport.instance("a").calls, 1)
         let began = ContinuousClock.now
         transport.instance("a").open()
@@ -242,7 +256,8 @@ final class ExecutorQueueTests: XCTestCase {
         XCTAssertEqual(left, 1)
         XCTAssertGreaterThanOrEqual(began.duration(to: .now), .milliseconds(200))
         transport.instance("a").open()
-        XCTAssertEqual(try await running.value, "a", "the request in flight still finishes")
+        let runningServedBy = try await running.value
+        XCTAssertEqual(runningServedBy, "a", "the request in flight still finishes")
     }
 
     func testACancelledDrainReturnsAtOnce() async throws {
@@ -254,7 +269,8 @@ final class ExecutorQueueTests: XCTestCase {
         let drain = Task { await executor.drain("a", timeout: .seconds(60)) }
         try await Task.sleep(for: .milliseconds(50))
         drain.cancel()
-        XCTAssertEqual(await drain.value, 1)
+        let drainLeft = await drain.value
+        XCTAssertEqual(drainLeft, 1)
         XCTAssertLessThan(began.duration(to: .now), .seconds(5))
         transport.instance("a").open()
         _ = try await running.value
@@ -270,7 +286,8 @@ final class ExecutorQueueTests: XCTestCase {
         await eventually("two queue") { queued(executor) == 2 }
         let drain = Task { await executor.drain("a", timeout: .seconds(60)) }
         executor.instanceGone("a")
-        XCTAssertEqual(await drain.value, 0, "a drain of an instance that left is over")
+        let drainLeft = await drain.value
+        XCTAssertEqual(drainLeft, 0, "a drain of an instance that left is over")
         XCTAssertTrue(transport.instance("a").closed)
         XCTAssertEqual(executor.instanceIds, ["b"])
         // What ran on a finishes (the connection closes gracefully); the queue now waits for b only.
@@ -290,8 +307,10 @@ final class ExecutorQueueTests: XCTestCase {
         let waiting = send(executor)
         await eventually("one queues") { queued(executor) == 1 }
         executor.close(reason: InferenceError(.unavailable, "block chat is being removed"))
-        XCTAssertEqual(await failure(waiting)?.message, "block chat is being removed")
-        XCTAssertEqual(await failure(send(executor))?.message, "block chat is being removed")
+        let waitingFailure = await failure(waiting)?.message
+        XCTAssertEqual(waitingFailure, "block chat is being removed")
+        let newFailure = await failure(send(executor))?.message
+        XCTAssertEqual(newFailure, "block chat is being removed")
         XCTAssertTrue(transport.instance("a").closed)
         transport.instance("a").open()
         _ = try await running.value
