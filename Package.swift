@@ -244,6 +244,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AIOSRuntimeTests",
+            dependencies: ["AIOSRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "AIOSMetricsTests",
             dependencies: ["AIOSMetrics", "AIOSModel"],
             swiftSettings: swiftSettings

@@ -11,6 +11,8 @@ import Synchronization
 /// instance suspends.
 public final class BlockExecutor: Sendable {
     public let blockId: String
+    /// How the executor reaches its instances.
+    public let transport: any InstanceTransport
     private let state: Mutex<State>
 
     /// How long an instance that failed a request at the transport level is skipped, until its supervisor
@@ -45,12 +47,21 @@ public final class BlockExecutor: Sendable {
         let timer: Task<Void, Never>
     }
 
+    /// A `drain` waiting for the requests in flight on `instanceId` to finish.
+    struct DrainWaiter {
+        let id: Int
+        let instanceId: String
+        let continuation: CheckedContinuation<Void, Never>
+        let timer: Task<Void, Never>
+    }
+
     struct State {
         var settings: ExecutorSettings
         var balancer: any LoadBalancer
         var order: [String] = []
         var slots: [String: Slot] = [:]
         var waiters: [Waiter] = []
+        var drainWaiters: [DrainWaiter] = []
         var nextWaiterId = 0
         var closed: InferenceError?
         var served = 0
@@ -60,8 +71,10 @@ public final class BlockExecutor: Sendable {
         var pastStats: [String: RequestStats] = [:]
     }
 
-    public init(blockId: String, settings: ExecutorSettings) {
+    /// An executor whose instances are reached over `transport` (gRPC unless a test says otherwise).
+    public init(blockId: String, settings: ExecutorSettings, transport: any InstanceTransport = GRPCInstanceTransport()) {
         self.blockId = blockId
+        self.transport = transport
         self.state = Mutex(State(settings: settings, balancer: settings.makeBalancer()))
     }
 
@@ -91,7 +104,7 @@ public final class BlockExecutor: Sendable {
 
     /// `instanceId` answers `Health` at `address`: route to it.
     public func instanceReady(_ instanceId: String, address: String) throws {
-        let connection = try InstanceConnection(instanceId: instanceId, address: address)
+        let connection = try InstanceConnection(instanceId: instanceId, address: address, transport: transport)
         let (replaced, woken, closed) = state.withLock { state -> (InstanceConnection?, [Waiter], Bool) in
             guard state.closed == nil else { return (nil, [], true) }
             let old = state.slots[instanceId]
@@ -114,17 +127,18 @@ public final class BlockExecutor: Sendable {
 
     /// `instanceId` stopped or crashed: stop routing to it; its sessions move, requests queued for it pick again.
     public func instanceGone(_ instanceId: String) {
-        let (connection, woken) = state.withLock { state -> (InstanceConnection?, [Waiter]) in
-            guard let slot = state.slots.removeValue(forKey: instanceId) else { return (nil, []) }
+        let (connection, woken, drained) = state.withLock { state -> (InstanceConnection?, [Waiter], [DrainWaiter]) in
+            guard let slot = state.slots.removeValue(forKey: instanceId) else { return (nil, [], []) }
             state.pastStats[instanceId] = slot.stats
             state.order.removeAll { $0 == instanceId }
             state.balancer.instanceLeft(instanceId)
             let woken = state.waiters.filter { $0.target == instanceId }
             state.waiters.removeAll { $0.target == instanceId }
-            return (slot.connection, woken)
+            return (slot.connection, woken, Self.takeFinishedDrains(&state))
         }
         connection?.close()
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+        Self.resume(drained)
     }
 
     /// The stability checker's verdict on an instance that answers `Health`: `reason` takes it out of
@@ -146,17 +160,18 @@ public final class BlockExecutor: Sendable {
 
     /// The block is being removed: every queued request fails with `reason`, new ones too.
     public func close(reason: InferenceError) {
-        let (connections, woken) = state.withLock { state -> ([InstanceConnection], [Waiter]) in
+        let (connections, woken, drained) = state.withLock { state -> ([InstanceConnection], [Waiter], [DrainWaiter]) in
             state.closed = reason
             let connections = state.slots.values.map(\.connection)
             state.slots = [:]
             state.order = []
             let woken = state.waiters
             state.waiters = []
-            return (connections, woken)
+            return (connections, woken, Self.takeFinishedDrains(&state))
         }
         for connection in connections { connection.close() }
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .fail(reason)) }
+        Self.resume(drained)
     }
 
     // MARK: Inference
@@ -170,11 +185,8 @@ public final class BlockExecutor: Sendable {
     /// Runs `packet` on one instance and returns its outputs. An instance that is gone or refuses before
     /// answering gets the request retried once on another.
     public func infer(_ packet: AIOSPacket, deadline: ContinuousClock.Instant) async throws(InferenceError) -> [AIOSPacket] {
-        var request = Aios_Instance_V1_InferRequest()
-        request.packet = packet
-        let sendable = request
-        return try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, _ in
-            try await connection.client.infer(sendable, options: InstanceConnection.options(timeout: timeout)).outputs
+        try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, _ in
+            try await connection.channel.infer(packet, timeout: timeout)
         }
     }
 
@@ -182,15 +194,10 @@ public final class BlockExecutor: Sendable {
     /// as they arrive. A retry happens only while nothing has been handed on.
     public func inferStream(_ packet: AIOSPacket, deadline: ContinuousClock.Instant,
                             onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
-        var request = Aios_Instance_V1_InferRequest()
-        request.packet = packet
-        let sendable = request
         try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, started in
-            try await connection.client.inferStream(sendable, options: InstanceConnection.options(timeout: timeout)) { response in
-                for try await reply in response.messages {
-                    started.set()
-                    try await onOutputs(reply.outputs)
-                }
+            try await connection.channel.inferStream(packet, timeout: timeout) { outputs in
+                started.set()
+                try await onOutputs(outputs)
             }
         }
     }
@@ -358,27 +365,28 @@ public final class BlockExecutor: Sendable {
     /// (`took`) counts in the instance's and the block's request stats.
     func release(_ instanceId: String, took: Duration? = nil, failed: Bool = false) {
         let now = Date().timeIntervalSince1970
-        let handOff = state.withLock { state -> (Waiter, InstanceConnection)? in
+        let (handOff, drained) = state.withLock { state -> ((Waiter, InstanceConnection)?, [DrainWaiter]) in
             if let took {
                 let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
                 if !failed { state.served += 1 }
                 state.stats.record(seconds: seconds, failed: failed, now: now)
                 state.slots[instanceId]?.stats.record(seconds: seconds, failed: failed, now: now)
             }
-            guard let slot = state.slots[instanceId] else { return nil }
+            guard let slot = state.slots[instanceId] else { return (nil, []) }
             // The slot goes to the oldest request queued for this instance, else to the oldest one that is
             // not bound to another instance by its session (and may use this one), unless it is draining.
             if let index = state.waiters.firstIndex(where: { $0.target == instanceId })
                 ?? (slot.draining || slot.unhealthy != nil ? nil : state.waiters.firstIndex(where: { !$0.sticky && !$0.excluding.contains(instanceId) })) {
-                return (state.waiters.remove(at: index), slot.connection)
+                return ((state.waiters.remove(at: index), slot.connection), [])
             }
             state.slots[instanceId]!.inFlight -= 1
-            return nil
+            return (nil, Self.takeFinishedDrains(&state))
         }
         if let (waiter, connection) = handOff {
             waiter.timer.cancel()
             waiter.continuation.resume(returning: .go(connection))
         }
+        Self.resume(drained)
     }
 
     private func markSuspect(_ instanceId: String) {
@@ -399,13 +407,62 @@ public final class BlockExecutor: Sendable {
             return woken
         }
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+        // Woken by the release that leaves the instance idle (or by its leaving), by the timeout, or by the
+        // caller's cancellation, whichever comes first.
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let inFlight = state.withLock { $0.slots[instanceId]?.inFlight ?? 0 }
-            if inFlight == 0 { return 0 }
-            try? await Task.sleep(for: .milliseconds(20))
+        let id = state.withLock { state in
+            defer { state.nextWaiterId += 1 }
+            return state.nextWaiterId
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked and queued in one step, so a release in between is not missed.
+                let done = state.withLock { state -> Bool in
+                    if Task.isCancelled || (state.slots[instanceId]?.inFlight ?? 0) == 0 { return true }
+                    let timer = Task { [weak self] in
+                        try? await Task.sleep(until: deadline, clock: .continuous)
+                        guard !Task.isCancelled else { return }
+                        self?.endDrainWait(id)
+                    }
+                    state.drainWaiters.append(DrainWaiter(id: id, instanceId: instanceId, continuation: continuation, timer: timer))
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            endDrainWait(id)
         }
         return state.withLock { $0.slots[instanceId]?.inFlight ?? 0 }
+    }
+
+    /// Ends one `drain`'s wait (its timeout passed, or its caller was cancelled).
+    private func endDrainWait(_ id: Int) {
+        let waiter = state.withLock { state -> DrainWaiter? in
+            guard let index = state.drainWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.drainWaiters.remove(at: index)
+        }
+        waiter?.timer.cancel()
+        waiter?.continuation.resume()
+    }
+
+    /// Takes out the drains whose instance has nothing in flight any more (or has left); resume them after
+    /// the lock is released.
+    private static func takeFinishedDrains(_ state: inout State) -> [DrainWaiter] {
+        guard !state.drainWaiters.isEmpty else { return [] }
+        var finished: [DrainWaiter] = []
+        state.drainWaiters.removeAll { waiter in
+            guard (state.slots[waiter.instanceId]?.inFlight ?? 0) == 0 else { return false }
+            finished.append(waiter)
+            return true
+        }
+        return finished
+    }
+
+    private static func resume(_ drains: [DrainWaiter]) {
+        for waiter in drains {
+            waiter.timer.cancel()
+            waiter.continuation.resume()
+        }
     }
 
     /// Load of one instance, or of the whole block, for metrics and scaling decisions.

@@ -44,10 +44,17 @@ public struct ExecutorSettings: Sendable, Equatable {
 
     /// Reads the block's settings. The block was validated when it was created, so a value of the wrong
     /// type falls back to its default (and the note says so) rather than failing a running block.
+    /// `BlockPolicySettings(validating:)` refuses such values instead.
     public init(block: ResolvedBlock) {
+        var reader = PolicyValueReader()
+        self.init(block: block, rule: (try? PolicyRule.read(block.policies, kind: .loadBalancer, location: .root)) ?? nil, reader: &reader)
+        note = reader.notes.isEmpty ? nil : reader.notes.joined(separator: "; ")
+    }
+
+    /// Reads `rule` (the block's `loadBalancer` policy) and `initSettings.timeout_ms`; what is wrong with the
+    /// rule's values goes to `reader`.
+    init(block: ResolvedBlock, rule: PolicyRule?, reader: inout PolicyValueReader) {
         self.init()
-        var notes: [String] = []
-        let rule = (try? PolicyRule.read(block.policies, kind: .loadBalancer, location: .root)) ?? nil
         let parameters = rule?.parameters ?? [:]
         let settings = rule?.settings ?? [:]
         let uri = rule?.uri ?? ""
@@ -55,7 +62,7 @@ public struct ExecutorSettings: Sendable, Equatable {
         switch name {
         case "roundrobin", "round-robin":
             balancing = .roundRobin(cacheSessions: parameters["cache_sessions"]?.boolValue ?? false,
-                                    sessionCacheSize: Self.positive(settings["session_cache_size"], default: 1000, "settings.session_cache_size", &notes))
+                                    sessionCacheSize: reader.positiveInteger(settings, "settings", "session_cache_size", default: 1000))
             policyURI = uri
         case "session-aware-llm", "session-aware", "consistent-hash":
             balancing = .sessionAware
@@ -65,37 +72,32 @@ public struct ExecutorSettings: Sendable, Equatable {
             policyURI = uri
         default:
             let cacheSessions = parameters["cache_sessions"]?.boolValue ?? false
-            balancing = .roundRobin(cacheSessions: cacheSessions, sessionCacheSize: Self.positive(settings["session_cache_size"], default: 1000, "settings.session_cache_size", &notes))
-            notes.append(uri.isEmpty
+            balancing = .roundRobin(cacheSessions: cacheSessions, sessionCacheSize: reader.positiveInteger(settings, "settings", "session_cache_size", default: 1000))
+            reader.remarks.append(uri.isEmpty
                 ? "no loadBalancer policy given; using built-in round robin"
                 : "\(uri) is not a built-in load balancer; using round robin (built-ins: roundrobin, session-aware-llm, least-inflight)")
         }
-        maxInFlightPerInstance = Self.positive(settings["max_inflight_per_instance"], default: maxInFlightPerInstance, "settings.max_inflight_per_instance", &notes)
-        maxQueued = Self.positive(settings["max_queued_requests"], default: maxQueued, "settings.max_queued_requests", &notes)
+        if let value = parameters["cache_sessions"], value.boolValue == nil, case .roundRobin = balancing {
+            reader.problems.append(PolicyProblem(field: FieldPath(dotted: "parameters") / "cache_sessions",
+                                                 message: "must be true or false, got \(value.jsonString())", fallback: "false"))
+        }
+        maxInFlightPerInstance = reader.positiveInteger(settings, "settings", "max_inflight_per_instance", default: maxInFlightPerInstance)
+        maxQueued = reader.positiveInteger(settings, "settings", "max_queued_requests", default: maxQueued)
         if let timeout = block.initSettings["timeout_ms"] {
-            // Bounded (a day), so no stored value can overflow a Duration.
+            // Bounded (a day), so no stored value can overflow a Duration. `createBlock` checks it with the
+            // block's initSettings (`PlatformInitSettings`); a running block notes it.
             if let milliseconds = timeout.numberValue, milliseconds > 0, milliseconds <= 86_400_000 {
                 defaultTimeout = .milliseconds(Int64(milliseconds))
             } else {
-                notes.append("initSettings.timeout_ms must be a number of milliseconds in 1...86400000; using 30000")
+                reader.remarks.append("initSettings.timeout_ms must be a number of milliseconds in 1...86400000; using 30000")
             }
         }
-        note = notes.isEmpty ? nil : notes.joined(separator: "; ")
     }
 
     /// `policy.loadBalancer.roundrobin:v0.0.1` → `roundrobin`.
     static func policyName(_ uri: String) -> String {
         let withoutVersion = uri.split(separator: ":", maxSplits: 1).first.map(String.init) ?? uri
         return withoutVersion.split(separator: ".").last.map { $0.lowercased() } ?? ""
-    }
-
-    private static func positive(_ value: JSONValue?, default fallback: Int, _ name: String, _ notes: inout [String]) -> Int {
-        guard let value else { return fallback }
-        guard let number = value.intValue, number > 0 else {
-            notes.append("\(name) must be a positive integer; using \(fallback)")
-            return fallback
-        }
-        return number
     }
 
     func makeBalancer() -> any LoadBalancer {

@@ -6,8 +6,13 @@ import Synchronization
 /// exit, and it is closed when the block is removed.
 public final class Executors: Sendable {
     private let executors = Mutex<[String: BlockExecutor]>([:])
+    /// How every block's executor reaches its instances.
+    public let transport: any InstanceTransport
 
-    public init() {}
+    /// Executors that reach instances over `transport` (gRPC unless a test says otherwise).
+    public init(transport: any InstanceTransport = GRPCInstanceTransport()) {
+        self.transport = transport
+    }
 
     public func executor(for blockId: String) -> BlockExecutor? {
         executors.withLock { $0[blockId] }
@@ -22,7 +27,7 @@ public final class Executors: Sendable {
                 existing.update(settings: settings)
                 return (existing, false)
             }
-            let executor = BlockExecutor(blockId: blockId, settings: settings)
+            let executor = BlockExecutor(blockId: blockId, settings: settings, transport: transport)
             executors[blockId] = executor
             return (executor, true)
         }

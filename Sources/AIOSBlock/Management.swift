@@ -1,6 +1,5 @@
 import AIOSModel
 import Foundation
-import AIOSWire
 import GRPCCore
 
 /// Management commands and parameter updates sent to a block's instances, one or all at once, with every
@@ -23,24 +22,17 @@ public enum Management {
 
     /// `management(action, data)` on each of `connections`, concurrently.
     public static func manage(_ connections: [InstanceConnection], action: String, data: JSONValue) async -> [Answer] {
-        var request = Aios_Instance_V1_ManageRequest()
-        request.action = action
-        request.dataJson = data.jsonString()
-        let sendable = request
+        let dataJSON = data.jsonString()
         return await fanOut(connections) { connection in
-            let reply = try await connection.client.manage(sendable, options: InstanceConnection.options(timeout: timeout))
-            return reply.resultJson
+            try await connection.channel.manage(action: action, dataJSON: dataJSON, timeout: timeout)
         }
     }
 
     /// `on_update(parameters)` on each of `connections`; the answer is the instance's parameters afterwards.
     public static func updateParameters(_ connections: [InstanceConnection], parameters: [String: JSONValue]) async -> [Answer] {
-        var request = Aios_Instance_V1_UpdateParametersRequest()
-        request.parametersJson = JSONValue.object(parameters).jsonString()
-        let sendable = request
+        let parametersJSON = JSONValue.object(parameters).jsonString()
         return await fanOut(connections) { connection in
-            let reply = try await connection.client.updateParameters(sendable, options: InstanceConnection.options(timeout: timeout))
-            return reply.parametersJson
+            try await connection.channel.updateParameters(parametersJSON: parametersJSON, timeout: timeout)
         }
     }
 

@@ -8,40 +8,121 @@ public enum CommandRunner {
         public var description: String { "\(command.joined(separator: " ")): \(reason)" }
     }
 
-    /// Runs `arguments` (looked up on `PATH`), killing it after `timeout` seconds.
+    /// Runs `arguments` (looked up on `PATH`), killing it after `timeout` seconds, without holding a thread
+    /// of the cooperative pool: the output is read on a thread of its own and the caller suspends until it
+    /// is in, the command is killed, or the caller is cancelled (which kills the command too).
+    public static func run(_ arguments: [String], timeout: Double) async throws -> String {
+        let command = try RunningCommand(arguments)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                command.wait(timeout: timeout) { continuation.resume(with: $0) }
+            }
+        } onCancel: {
+            command.stop(reason: "cancelled")
+        }
+    }
+
+    /// The blocking form, for callers that are not async: it holds the calling thread until the command
+    /// finishes or is killed, so it must not be called from a task (it would hold a thread of the
+    /// cooperative pool); the async form is chosen there.
+    @available(*, noasync, message: "blocks the calling thread; use the async run(_:timeout:)")
     public static func run(_ arguments: [String], timeout: Double) throws -> String {
-        let process = Process()
+        let command = try RunningCommand(arguments)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        command.wait(timeout: timeout) { result in
+            outcome.result = result
+            done.signal()
+        }
+        done.wait()
+        return try outcome.result!.get()
+    }
+
+    /// Written once before the semaphore is signalled, read after it is waited for.
+    private final class Outcome: @unchecked Sendable {
+        var result: Result<String, any Error>?
+    }
+}
+
+/// One started command. Its output is read to the end on a thread of its own; the first of "output read
+/// and the command exited", "timed out" and "killed" decides the result, which is delivered once.
+private final class RunningCommand: @unchecked Sendable {
+    typealias Delivery = @Sendable (Result<String, any Error>) -> Void
+
+    private let arguments: [String]
+    private let process = Process()
+    private let output = Pipe()
+    private let lock = NSLock()
+    /// Who gets the result; set by `wait`.
+    private var delivery: Delivery?
+    private var delivered = false
+    /// Why the command was killed before anyone waited for it.
+    private var killedEarly: String?
+    private var timer: DispatchWorkItem?
+
+    init(_ arguments: [String]) throws {
+        self.arguments = arguments
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
         } catch {
-            throw Failure(command: arguments, reason: "cannot start: \(error)")
+            throw CommandRunner.Failure(command: arguments, reason: "cannot start: \(error)")
         }
-        let deadline = DispatchTime.now() + timeout
-        let finished = DispatchSemaphore(value: 0)
-        let collected = OutputCollector()
-        DispatchQueue.global().async {
-            collected.data = output.fileHandleForReading.readDataToEndOfFile()
-            finished.signal()
-        }
-        if finished.wait(timeout: deadline) == .timedOut {
-            process.terminate()
-            kill(process.processIdentifier, SIGKILL)
-            throw Failure(command: arguments, reason: "timed out after \(timeout) s")
-        }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(command: arguments, reason: "exited with status \(process.terminationStatus)")
-        }
-        return String(decoding: collected.data, as: UTF8.self)
     }
 
-    private final class OutputCollector: @unchecked Sendable {
-        var data = Data()
+    /// Starts the reader thread and the timer; `delivery` gets the result exactly once.
+    func wait(timeout: Double, _ delivery: @escaping Delivery) {
+        let timer = DispatchWorkItem { [weak self] in self?.stop(reason: "timed out after \(timeout) s") }
+        let killedEarly = lock.withLock {
+            self.delivery = delivery
+            self.timer = timer
+            return self.killedEarly
+        }
+        if let killedEarly {
+            finish(.failure(CommandRunner.Failure(command: arguments, reason: killedEarly)))
+            return
+        }
+        let thread = Thread { [self] in
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            if process.terminationStatus == 0 {
+                finish(.success(String(decoding: data, as: UTF8.self)))
+            } else {
+                finish(.failure(CommandRunner.Failure(command: arguments, reason: "exited with status \(process.terminationStatus)")))
+            }
+        }
+        thread.name = "aios-command"
+        thread.start()
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+    }
+
+    /// Kills the command, unless its result is already in, and fails the wait with `reason`.
+    func stop(reason: String) {
+        let waiting = lock.withLock { () -> Bool? in
+            if delivered { return nil }
+            if delivery == nil { killedEarly = killedEarly ?? reason }
+            return delivery != nil
+        }
+        guard let waiting else { return }
+        if process.isRunning {
+            process.terminate()
+            _ = kill(process.processIdentifier, SIGKILL)
+        }
+        if waiting { finish(.failure(CommandRunner.Failure(command: arguments, reason: reason))) }
+    }
+
+    private func finish(_ result: Result<String, any Error>) {
+        let (deliver, timer) = lock.withLock { () -> (Delivery?, DispatchWorkItem?) in
+            guard !delivered, let waiting = delivery else { return (nil, nil) }
+            delivered = true
+            delivery = nil
+            return (waiting, self.timer)
+        }
+        timer?.cancel()
+        deliver?(result)
     }
 }

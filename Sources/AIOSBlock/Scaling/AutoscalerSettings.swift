@@ -37,39 +37,40 @@ public struct AutoscalerSettings: Sendable, Equatable {
         self.notes = notes
     }
 
-    /// `nil` when the block has no autoscaler policy (it stays at `minInstances`).
+    /// `nil` when the block has no autoscaler policy (it stays at `minInstances`). A bad value falls back
+    /// to its default and the notes say so; `BlockPolicySettings(validating:)` refuses it instead.
     public init?(block: ResolvedBlock) {
         guard let rule = (try? PolicyRule.read(block.policies, kind: .autoscaler, location: .root)) ?? nil else { return nil }
+        var reader = PolicyValueReader()
+        self.init(rule: rule, reader: &reader)
+        notes = reader.notes
+    }
+
+    /// Reads `rule` (the block's `autoscaler` policy); what is wrong with its values goes to `reader`.
+    init(rule: PolicyRule, reader: inout PolicyValueReader) {
         self.init(policyURI: rule.uri ?? "")
         let name = ExecutorSettings.policyName(rule.uri ?? "")
-        func number(_ object: [String: JSONValue], _ key: String, _ range: ClosedRange<Double>, default fallback: Double) -> Double {
-            guard let value = object[key] else { return fallback }
-            guard let number = value.numberValue, range.contains(number) else {
-                notes.append("\(key) must be a number in \(range.lowerBound)...\(range.upperBound); using \(fallback)")
-                return fallback
-            }
-            return number
-        }
         switch name {
         case "gpu-based-autoscaler", "large-model-autoscaler", "gpu-usage-autoscaler":
             signal = .gpu
-            target = number(rule.parameters, "target_gpu_utilization", 0.01...1, default: 0.7)
+            target = reader.number(rule.parameters, "parameters", "target_gpu_utilization", in: 0.01...1, default: 0.7)
         case "concurrency-autoscaler", "inflight-autoscaler", "concurrency":
             signal = .concurrency
-            target = number(rule.parameters, "target_inflight_per_instance", 0.1...100_000, default: 8)
+            target = reader.number(rule.parameters, "parameters", "target_inflight_per_instance", in: 0.1...100_000, default: 8)
         default:
             if name != "cpu-usage-autoscaler" {
-                notes.append("\(rule.uri ?? "no URI") is not a built-in autoscaler; scaling on CPU (built-ins: cpu-usage-autoscaler, gpu-based-autoscaler, large-model-autoscaler, concurrency-autoscaler)")
+                reader.remarks.append("\(rule.uri ?? "no URI") is not a built-in autoscaler; scaling on CPU (built-ins: cpu-usage-autoscaler, gpu-based-autoscaler, large-model-autoscaler, concurrency-autoscaler)")
             }
             signal = .cpu
-            target = number(rule.parameters, "target_cpu_utilization", 0.01...1, default: 0.7)
+            target = reader.number(rule.parameters, "parameters", "target_cpu_utilization", in: 0.01...1, default: 0.7)
         }
         if rule.parameters["target_inflight_per_instance"] != nil && signal != .concurrency {
-            notes.append("target_inflight_per_instance applies to the concurrency autoscaler only")
+            reader.remarks.append("target_inflight_per_instance applies to the concurrency autoscaler only")
         }
-        interval = number(rule.settings, "interval_seconds", 0.5...3600, default: number(rule.settings, "intervalSeconds", 0.5...3600, default: Self.defaultInterval))
-        scaleUpCooldown = number(rule.settings, "scale_up_cooldown", 0...86400, default: 30)
-        scaleDownCooldown = number(rule.settings, "scale_down_cooldown", 0...86400, default: 120)
-        tolerance = number(rule.settings, "tolerance", 0...1, default: 0.1)
+        let legacyInterval = reader.number(rule.settings, "settings", "intervalSeconds", in: 0.5...3600, default: Self.defaultInterval)
+        interval = reader.number(rule.settings, "settings", "interval_seconds", in: 0.5...3600, default: legacyInterval)
+        scaleUpCooldown = reader.number(rule.settings, "settings", "scale_up_cooldown", in: 0...86400, default: 30)
+        scaleDownCooldown = reader.number(rule.settings, "settings", "scale_down_cooldown", in: 0...86400, default: 120)
+        tolerance = reader.number(rule.settings, "settings", "tolerance", in: 0...1, default: 0.1)
     }
 }

@@ -16,21 +16,26 @@ public struct StabilitySettings: Sendable, Equatable {
         self.notes = notes
     }
 
-    /// Every block is checked; its policy (if any) tunes the check.
+    /// Every block is checked; its policy (if any) tunes the check. A bad value falls back to its default
+    /// and the notes say so; `BlockPolicySettings(validating:)` refuses it instead.
     public init(block: ResolvedBlock) {
+        var reader = PolicyValueReader()
+        self.init(rule: (try? PolicyRule.read(block.policies, kind: .stabilityChecker, location: .root)) ?? nil, reader: &reader)
+        notes = reader.notes
+    }
+
+    /// Reads `rule` (the block's `stabilityChecker` policy, if any); what is wrong with its values goes to `reader`.
+    init(rule: PolicyRule?, reader: inout PolicyValueReader) {
         self.init()
-        guard let rule = (try? PolicyRule.read(block.policies, kind: .stabilityChecker, location: .root)) ?? nil else { return }
+        guard let rule else { return }
         // AIOS's examples write check_interval_sec; its checker read health_check_interval. Both work here.
         for key in ["check_interval_sec", "health_check_interval"] {
-            guard let value = rule.settings[key] else { continue }
-            if let seconds = value.numberValue, (0.2...3600).contains(seconds) { checkInterval = seconds } else { notes.append("settings.\(key) must be 0.2 to 3600 seconds; using \(checkInterval)") }
+            checkInterval = reader.number(rule.settings, "settings", key, default: checkInterval, must: "0.2 to 3600 seconds",
+                                          accepts: (0.2...3600).contains)
         }
-        if let value = rule.parameters["unhealthy_threshold"] {
-            if let count = value.intValue, count >= 1 { unhealthyThreshold = count } else { notes.append("parameters.unhealthy_threshold must be a positive integer; using \(unhealthyThreshold)") }
-        }
-        if let value = rule.settings["probe_timeout_sec"] {
-            if let seconds = value.numberValue, seconds > 0, seconds <= 60 { probeTimeout = seconds } else { notes.append("settings.probe_timeout_sec must be above 0 and at most 60 seconds; using \(probeTimeout)") }
-        }
+        unhealthyThreshold = reader.positiveInteger(rule.parameters, "parameters", "unhealthy_threshold", default: unhealthyThreshold)
+        probeTimeout = reader.number(rule.settings, "settings", "probe_timeout_sec", default: probeTimeout,
+                                     must: "above 0 and at most 60 seconds", accepts: { $0 > 0 && $0 <= 60 })
         probeTimeout = min(probeTimeout, max(checkInterval, 0.2))
     }
 }
