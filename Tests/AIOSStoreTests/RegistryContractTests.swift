@@ -115,11 +115,11 @@ final class RegistryContractTests: XCTestCase {
     func testBlocksTheirUpdatesAndEvents() async throws {
         for (name, registry) in try registries() {
             let original = try block("b2", at: 1)
-            try await registry.createBlock(original, event: BlockEvent(time: time(1), type: "Created", message: "m"), task: task("t1"))
-            try await registry.createBlock(try block("b1", at: 1), event: BlockEvent(type: "Created", message: "m"), task: task("t2"))
-            try await registry.createBlock(try block("a9", at: 5), event: BlockEvent(type: "Created", message: "m"), task: task("t3"))
+            try await registry.createBlock(original, event: BlockEvent(time: time(1), type: .created, message: "m"), task: task("t1"))
+            try await registry.createBlock(try block("b1", at: 1), event: BlockEvent(type: .created, message: "m"), task: task("t2"))
+            try await registry.createBlock(try block("a9", at: 5), event: BlockEvent(type: .created, message: "m"), task: task("t3"))
             let duplicate = await refusal(name) {
-                try await registry.createBlock(try self.block("b2"), event: BlockEvent(type: "Created", message: "again"), task: self.task("t4"))
+                try await registry.createBlock(try self.block("b2"), event: BlockEvent(type: .created, message: "again"), task: self.task("t4"))
             }
             XCTAssertEqual(duplicate, .duplicate(kind: "block", id: "b2"), name)
             let listed = try await registry.blocks()
@@ -132,7 +132,7 @@ final class RegistryContractTests: XCTestCase {
             changed.placement = BlockPlacement(clusterId: "local", instances: [.init(instanceId: "i1", nodeId: "n1", gpus: ["0"])])
             changed.spec = ["ignored": true]
             changed.createdAt = time(99)
-            try await registry.updateBlock(changed, event: BlockEvent(type: "Degraded", message: "because"))
+            try await registry.updateBlock(changed, event: BlockEvent(type: .degraded, message: "because"))
             try await registry.updateBlock(changed, event: nil)
             let stored = try await registry.block(id: "b2")
             XCTAssertEqual(stored?.phase, .degraded, name)
@@ -143,7 +143,7 @@ final class RegistryContractTests: XCTestCase {
             XCTAssertEqual(stored?.createdAt, time(1), "the creation time stays: \(name)")
             XCTAssertGreaterThan(stored?.updatedAt ?? .distantPast, time(1), "the update time is when it was stored: \(name)")
             let events = try await registry.events(blockId: "b2")
-            XCTAssertEqual(events.map(\.type), ["Created", "Degraded"], name)
+            XCTAssertEqual(events.map(\.type), [.created, .degraded], name)
 
             let missing = await refusal(name) { try await registry.updateBlock(try self.block("nope"), event: nil) }
             XCTAssertEqual(missing, .notFound(kind: "block", id: "nope"), name)
@@ -154,8 +154,8 @@ final class RegistryContractTests: XCTestCase {
 
     func testTransitionsStoreTheBlockItsEventsAndItsReservationsTogether() async throws {
         for (name, registry) in try registries() {
-            try await registry.createBlock(try block("b"), event: BlockEvent(type: "Created", message: ""), task: task("t1"))
-            try await registry.createBlock(try block("a"), event: BlockEvent(type: "Created", message: ""), task: task("t2"))
+            try await registry.createBlock(try block("b"), event: BlockEvent(type: .created, message: ""), task: task("t1"))
+            try await registry.createBlock(try block("a"), event: BlockEvent(type: .created, message: ""), task: task("t2"))
             _ = try await registry.transition(blockId: "a") { current, _ in
                 BlockTransition(block: current, events: [], reservations: [Self.reservation("a", "i1")])
             }
@@ -163,7 +163,7 @@ final class RegistryContractTests: XCTestCase {
                 XCTAssertEqual(reservations.map(\.instanceId), ["i1"], "the decision sees every block's reservations: \(name)")
                 var next = current
                 next.phase = .starting
-                return BlockTransition(block: next, events: [BlockEvent(type: "Placed", message: "2 instances")],
+                return BlockTransition(block: next, events: [BlockEvent(type: .placed, message: "2 instances")],
                                        reservations: [Self.reservation("b", "i2"), Self.reservation("b", "i1")])
             }
             XCTAssertEqual(placed.block.phase, .starting, name)
@@ -172,7 +172,7 @@ final class RegistryContractTests: XCTestCase {
             XCTAssertEqual(all.last, Self.reservation("b", "i2"), name)
 
             _ = try await registry.transition(blockId: "b") { current, _ in
-                BlockTransition(block: current, events: [BlockEvent(type: "ScaledDown", message: "")], releasedInstances: ["i1"])
+                BlockTransition(block: current, events: [BlockEvent(type: .scaledDown, message: "")], releasedInstances: ["i1"])
             }
             all = try await registry.reservations()
             XCTAssertEqual(all.map { "\($0.blockId)/\($0.instanceId)" }, ["a/i1", "b/i2"], "a release frees its block's instance only: \(name)")
@@ -188,7 +188,7 @@ final class RegistryContractTests: XCTestCase {
             let afterRefusal = try await registry.block(id: "b")
             XCTAssertEqual(afterRefusal?.phase, .starting, name)
             let events = try await registry.events(blockId: "b")
-            XCTAssertEqual(events.map(\.type), ["Created", "Placed", "ScaledDown"], name)
+            XCTAssertEqual(events.map(\.type), [.created, .placed, .scaledDown], name)
 
             let missing = await refusal(name) {
                 _ = try await registry.transition(blockId: "nope") { current, _ in BlockTransition(block: current, events: []) }
@@ -211,7 +211,7 @@ final class RegistryContractTests: XCTestCase {
 
     func testConcurrentTransitionsNeverSeeEachOtherHalfDone() async throws {
         for (name, registry) in try registries() {
-            try await registry.createBlock(try block("b"), event: BlockEvent(type: "Created", message: ""), task: task("t"))
+            try await registry.createBlock(try block("b"), event: BlockEvent(type: .created, message: ""), task: task("t"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<20 {
                     group.addTask {
@@ -220,7 +220,7 @@ final class RegistryContractTests: XCTestCase {
                             XCTAssertEqual(reservations.count, current.desiredInstances - 1, name)
                             var next = current
                             next.desiredInstances += 1
-                            return BlockTransition(block: next, events: [BlockEvent(type: "Grew", message: "\(index)")],
+                            return BlockTransition(block: next, events: [BlockEvent(type: .scaledUp, message: "\(index)")],
                                                    reservations: [Self.reservation("b", "i\(index)")])
                         }
                     }
@@ -239,9 +239,9 @@ final class RegistryContractTests: XCTestCase {
     func testOldEventsAreDroppedPastTheLimit() async throws {
         for (name, registry) in try registries() {
             let record = try block("b")
-            try await registry.createBlock(record, event: BlockEvent(type: "Created", message: "0"), task: task("t"))
+            try await registry.createBlock(record, event: BlockEvent(type: .created, message: "0"), task: task("t"))
             for index in 1...(SQLiteRegistry.eventsPerBlock + 5) {
-                try await registry.updateBlock(record, event: BlockEvent(type: "Tick", message: String(index)))
+                try await registry.updateBlock(record, event: BlockEvent(type: .instanceStarted, message: String(index)))
             }
             let events = try await registry.events(blockId: "b")
             XCTAssertEqual(events.count, SQLiteRegistry.eventsPerBlock, name)
