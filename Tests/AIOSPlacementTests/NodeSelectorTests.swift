@@ -39,8 +39,9 @@ final class NodeSelectorTests: XCTestCase {
         let label = errorPaths(["node_selector": ["zone": "eu", "gpu": true, "rack": 7]])
         XCTAssertEqual(Set(label.keys), ["p.parameters.node_selector.gpu", "p.parameters.node_selector.rack"])
         XCTAssertTrue(label["p.parameters.node_selector.rack"]?.contains("node labels are strings") ?? false, "\(label)")
-        let models = errorPaths(["gpu_model": 100, "gpu_models": ["H100", 3, " "]])
-        XCTAssertEqual(Set(models.keys), ["p.parameters.gpu_model", "p.parameters.gpu_models[1]", "p.parameters.gpu_models[2]"], "\(models)")
+        let models = errorPaths(["gpu_model": 100, "gpu_models": ["H100", 3]])
+        XCTAssertEqual(Set(models.keys), ["p.parameters.gpu_model", "p.parameters.gpu_models[1]"], "\(models)")
+        XCTAssertEqual(errorPaths(["gpu_models": ["H100", " - "]])["p.parameters.gpu_models[1]"], "must name a GPU model (such as \"H100\"), got \" - \"")
         XCTAssertEqual(Set(errorPaths(["gpu_models": "H100"]).keys), ["p.parameters.gpu_models"])
         XCTAssertEqual(Set(errorPaths(["gpu_models": [], "gpu_model": ""]).keys), ["p.parameters.gpu_models", "p.parameters.gpu_model"])
         // Selector errors come with the others in one reply.
