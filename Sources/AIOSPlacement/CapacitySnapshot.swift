@@ -11,12 +11,15 @@ public struct CapacitySnapshot: Sendable {
         public var freeMemory: Double
         /// percent
         public var utilization: Double
+        /// The GPU's model (`NVIDIA H100 80GB HBM3`), from its metrics or the node document; `nil` when neither names it.
+        public var modelName: String?
 
-        public init(id: String, totalMemory: Double, freeMemory: Double, utilization: Double) {
+        public init(id: String, totalMemory: Double, freeMemory: Double, utilization: Double, modelName: String? = nil) {
             self.id = id
             self.totalMemory = totalMemory
             self.freeMemory = freeMemory
             self.utilization = utilization
+            self.modelName = modelName
         }
     }
 
@@ -44,13 +47,20 @@ public struct CapacitySnapshot: Sendable {
         public var declaredGPUs: Int
         /// Latest metrics; `nil` when none ever arrived.
         public var live: Live?
+        /// The node document's `labels` (what `node_selector` matches).
+        public var labels: [String: String]
+        /// The model of each GPU the node document declares (`gpus.gpus[].modelName`, else `gpus.modelNames`).
+        public var gpuModels: [String]
 
-        public init(id: String, vcpus: Double, memory: Double, declaredGPUs: Int, live: Live?) {
+        public init(id: String, vcpus: Double, memory: Double, declaredGPUs: Int, live: Live?,
+                    labels: [String: String] = [:], gpuModels: [String] = []) {
             self.id = id
             self.vcpus = vcpus
             self.memory = memory
             self.declaredGPUs = declaredGPUs
             self.live = live
+            self.labels = labels
+            self.gpuModels = gpuModels
         }
     }
 
@@ -62,11 +72,14 @@ public struct CapacitySnapshot: Sendable {
         public var metrics: JSONValue
         public var nodes: [Node]
 
+        /// Nodes given without labels or GPU models take them from their entry in the document's
+        /// `nodes.nodeData[]` (see ``Node/fillHardware(from:)``), so node selectors work on a snapshot
+        /// built from the registry's cluster documents.
         public init(id: String, document: JSONValue, metrics: JSONValue, nodes: [Node]) {
             self.id = id
             self.document = document
             self.metrics = metrics
-            self.nodes = nodes
+            self.nodes = Node.filled(nodes, from: document)
         }
     }
 

@@ -3,7 +3,9 @@ import AIOSPolicy
 
 /// What one instance needs on its node, from the `resourceAllocator` policy's parameters and settings:
 /// `gpus` (all on one node), `max_gpu_utilization` (0–1), `min_gpu_free_memory` (MB), `cpus`, `min_memory_mb`,
-/// and `selection_mode` `greedy` | `balanced` | `lightest-load`.
+/// and `selection_mode` `greedy` | `balanced` | `lightest-load`; and node selectors: `node_selector` (label → value,
+/// every one must equal the node's label) and `gpu_model` / `gpu_models` (see ``GPUModelName`` for how a
+/// model matches; only GPUs of a wanted model count towards `gpus`).
 ///
 /// An instance that asks for no CPUs or memory still reserves `defaultCPUs` and `defaultMemoryMB`, so a node's
 /// capacity is never oversubscribed silently (a thousand instances asking nothing do not fit on two cores).
@@ -37,9 +39,17 @@ public struct ResourceRequest: Sendable, Equatable {
     public var cpusGiven: Bool
     public var memoryGiven: Bool
     public var selectionMode: SelectionMode
+    /// Labels a node must carry, each with exactly this value (`node_selector`); empty: any node.
+    public var nodeSelector: [String: String]
+    /// GPU models wanted (`gpu_model` and `gpu_models` together; any one will do); empty: any model.
+    public var gpuModels: [String]
+    /// The policy's parameters as written, for plugins that read parameters of their own.
+    public var parameters: [String: JSONValue]
 
     /// `cpus` and `memory` left out (nil) reserve the defaults.
-    public init(gpus: Int = 0, maxGPUUtilization: Double? = nil, minGPUFreeMemory: Double? = nil, cpus: Double? = nil, memory: Double? = nil, selectionMode: SelectionMode = .balanced) {
+    public init(gpus: Int = 0, maxGPUUtilization: Double? = nil, minGPUFreeMemory: Double? = nil, cpus: Double? = nil, memory: Double? = nil,
+                selectionMode: SelectionMode = .balanced, nodeSelector: [String: String] = [:], gpuModels: [String] = [],
+                parameters: [String: JSONValue] = [:]) {
         self.gpus = gpus
         self.maxGPUUtilization = maxGPUUtilization
         self.minGPUFreeMemory = minGPUFreeMemory
@@ -48,6 +58,9 @@ public struct ResourceRequest: Sendable, Equatable {
         self.cpusGiven = cpus != nil
         self.memoryGiven = memory != nil
         self.selectionMode = selectionMode
+        self.nodeSelector = nodeSelector
+        self.gpuModels = gpuModels
+        self.parameters = parameters
     }
 
     public init(rule: PolicyRule?) throws(APIError) {
@@ -77,8 +90,11 @@ public struct ResourceRequest: Sendable, Equatable {
                 }
             }
         }
+        let nodeSelector = Self.readNodeSelector(parameters, at: path, reader: &reader)
+        let gpuModels = Self.readGPUModels(parameters, at: path, reader: &reader)
         try reader.check()
-        self.init(gpus: gpus, maxGPUUtilization: maxUtilization, minGPUFreeMemory: minFree, cpus: cpus, memory: memory, selectionMode: mode)
+        self.init(gpus: gpus, maxGPUUtilization: maxUtilization, minGPUFreeMemory: minFree, cpus: cpus, memory: memory, selectionMode: mode,
+                  nodeSelector: nodeSelector, gpuModels: gpuModels, parameters: parameters)
     }
 
     /// What the instance reserves on each GPU it gets, given the GPU's total memory.

@@ -315,4 +315,54 @@ final class PlacementScenarioTests: XCTestCase {
         XCTAssertEqual(Set(paths), ["metrics.gpus[0].freeMem", "metrics.gpus[0].cudaUtilization"])
         try await post("/api/nodeMetrics", ["clusterId": "agg", "nodeId": "ghost", "metrics": [:]], expect: 404)
     }
+
+    /// A dry run of one instance on cluster `mixed`, its `resourceAllocator` parameters as given.
+    private func dryRunOnMixed(_ id: String, parameters: JSONValue, expect status: Int = 200) async throws -> JSONValue {
+        let reply = try await post("/api/createBlock", [
+            "blockId": .string(id), "blockComponentURI": "model.chat:1.0.0-stable", "mode": "dry-run", "minInstances": 1, "maxInstances": 1,
+            "policyRulesSpec": [
+                ["values": ["name": "clusterAllocator", "policyRuleURI": "policy.clusterAllocator.pin:v1",
+                            "parameters": ["filter": ["clusterQuery": ["variable": "id", "operator": "==", "value": "mixed"]]]]],
+                ["values": ["name": "resourceAllocator", "policyRuleURI": "policy.resourceAllocator.gpu:v1", "parameters": parameters]],
+            ],
+        ], expect: status)
+        return status == 200 ? reply.body["result"] ?? .null : reply.body
+    }
+
+    func testNodeSelectorsPickByLabelAndGPUModel() async throws {
+        try await post("/api/addComponent", Fixtures.chatComponent)
+        try await post("/api/createCluster", [
+            "id": "mixed", "regionId": "r1", "nodes": ["nodeData": [
+                ["id": "train-1", "vcpus": ["count": 32], "memory": 128_000, "labels": ["pool": "training"],
+                 "gpus": ["gpus": [["modelName": "NVIDIA H100 80GB HBM3", "memory": 81920], ["modelName": "NVIDIA H100 80GB HBM3", "memory": 81920]]]],
+                ["id": "serve-1", "vcpus": ["count": 32], "memory": 128_000, "labels": ["pool": "inference"],
+                 "gpus": ["gpus": [["modelName": "NVIDIA L4", "memory": 24000], ["modelName": "NVIDIA L4", "memory": 24000]]]],
+            ]],
+        ])
+        try await post("/api/nodeMetrics", Fixtures.nodeMetrics(cluster: "mixed", node: "train-1", gpus: [(0, 81000, 81920), (0, 81000, 81920)]))
+        try await post("/api/nodeMetrics", Fixtures.nodeMetrics(cluster: "mixed", node: "serve-1", gpus: [(0, 23000, 24000), (0, 23000, 24000)]))
+        func node(_ result: JSONValue) -> String? { result["placement"]?["instances"]?.arrayValue?.first?["nodeId"]?.stringValue }
+
+        let inference = try await dryRunOnMixed("by-label", parameters: ["gpus": 1, "node_selector": ["pool": "inference"]])
+        XCTAssertEqual(node(inference), "serve-1", inference.jsonString(pretty: true))
+        let chosen = inference["report"]?["clusters"]?.arrayValue?.first { $0["outcome"] == "chosen" }
+        let nodes = chosen?["nodes"]?.arrayValue ?? []
+        XCTAssertEqual(nodes.compactMap { $0["outcome"]?.stringValue }, ["chosen", "rejected"], inference.jsonString(pretty: true))
+        let selector = nodes.last?["plugins"]?.arrayValue?.first { $0["plugin"] == "node-selector" }
+        XCTAssertEqual(selector?["verdict"], "rejected")
+        XCTAssertEqual(selector?["reasons"], ["label pool is \"training\", node_selector needs \"inference\""])
+
+        let h100 = try await dryRunOnMixed("by-model", parameters: ["gpus": 2, "gpu_model": "h100"])
+        XCTAssertEqual(node(h100), "train-1", h100.jsonString(pretty: true))
+        let either = try await dryRunOnMixed("by-models", parameters: ["gpus": 1, "gpu_models": ["L4", "A10"], "node_selector": ["pool": "inference"]])
+        XCTAssertEqual(node(either), "serve-1", either.jsonString(pretty: true))
+
+        let none = try await dryRunOnMixed("no-match", parameters: ["gpus": 1, "gpu_model": "H100", "node_selector": ["pool": "inference"]])
+        XCTAssertEqual(none["placeable"], false, none.jsonString(pretty: true))
+        XCTAssertTrue(none["report"]?.jsonString().contains("no GPU of model H100; it has NVIDIA L4 ×2") ?? false, none.jsonString(pretty: true))
+
+        let bad = try await dryRunOnMixed("bad-selector", parameters: ["node_selector": ["pool": 1], "gpu_models": "L4"], expect: 400)
+        let paths = Set(bad["error"]?["fields"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? [])
+        XCTAssertEqual(paths, ["policyRulesSpec[1].values.parameters.node_selector.pool", "policyRulesSpec[1].values.parameters.gpu_models"], bad.jsonString())
+    }
 }
