@@ -21,27 +21,6 @@ public enum CommandRunner {
             command.stop(reason: "cancelled")
         }
     }
-
-    /// The blocking form, for callers that are not async: it holds the calling thread until the command
-    /// finishes or is killed, so it must not be called from a task (it would hold a thread of the
-    /// cooperative pool); the async form is chosen there.
-    @available(*, noasync, message: "blocks the calling thread; use the async run(_:timeout:)")
-    public static func run(_ arguments: [String], timeout: Double) throws -> String {
-        let command = try RunningCommand(arguments)
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Outcome()
-        command.wait(timeout: timeout) { result in
-            outcome.result = result
-            done.signal()
-        }
-        done.wait()
-        return try outcome.result!.get()
-    }
-
-    /// Written once before the semaphore is signalled, read after it is waited for.
-    private final class Outcome: @unchecked Sendable {
-        var result: Result<String, any Error>?
-    }
 }
 
 /// One started command. Its output is read to the end on a thread of its own; the first of "output read

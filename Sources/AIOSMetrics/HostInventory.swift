@@ -20,14 +20,14 @@ public struct HostInventory: Sendable, Equatable {
     }
 
     /// Reads this machine: `sysconf` for cores, `/proc/meminfo` for memory, `nvidia-smi` for GPUs.
-    public static func collect() -> HostInventory {
+    public static func collect() async -> HostInventory {
         let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)).map(MemInfo.parse) ?? [:]
         return HostInventory(
             hostname: ProcessInfo.processInfo.hostName,
             cores: ProcessInfo.processInfo.activeProcessorCount,
             memory: (meminfo["MemTotal"] ?? Double(ProcessInfo.processInfo.physicalMemory) / 1024) / 1024,
             swap: (meminfo["SwapTotal"] ?? 0) / 1024,
-            gpus: NvidiaSMI.query())
+            gpus: await NvidiaSMI.query())
     }
 
     /// This host as node `id` of the embedded cluster.

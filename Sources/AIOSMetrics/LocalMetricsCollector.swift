@@ -1,24 +1,24 @@
 import Foundation
+import Synchronization
 
 /// Samples this machine: `/proc/loadavg`, `/proc/meminfo`, `/proc/stat` (CPU busy % since the last sample),
 /// and GPUs from `nvidia-smi` when present.
-public final class LocalMetricsCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var previousCPU: ProcStat.CPUTimes?
+public final class LocalMetricsCollector: Sendable {
+    private let previousCPU = Mutex<ProcStat.CPUTimes?>(nil)
 
     public init() {}
 
-    public func sample() -> NodeMetrics {
+    public func sample() async -> NodeMetrics {
         let loads = read("/proc/loadavg").flatMap(ProcStat.loadAverages) ?? (0, 0, 0)
         let meminfo = read("/proc/meminfo").map(MemInfo.parse) ?? [:]
         let total = (meminfo["MemTotal"] ?? 0) / 1024
         let available = (meminfo["MemAvailable"] ?? meminfo["MemFree"] ?? 0) / 1024
         let cpu = read("/proc/stat").flatMap(ProcStat.cpuTimes)
-        lock.lock()
-        let usage = cpu.flatMap { current in previousCPU.flatMap { current.usage(since: $0) } }
-        previousCPU = cpu ?? previousCPU
-        lock.unlock()
-        let gpus = NvidiaSMI.query().map { gpu in
+        let usage = previousCPU.withLock { previous in
+            defer { previous = cpu ?? previous }
+            return cpu.flatMap { current in previous.flatMap { current.usage(since: $0) } }
+        }
+        let gpus = await NvidiaSMI.query().map { gpu in
             GPUMetrics(gpuId: String(gpu.index), cudaUtilization: gpu.utilizationGPU, memUtilization: gpu.utilizationMemory,
                        freeMem: gpu.memoryFree, usedMem: gpu.memoryUsed, totalMem: gpu.memoryTotal)
         }

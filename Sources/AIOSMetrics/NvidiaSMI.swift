@@ -38,8 +38,8 @@ public enum NvidiaSMI {
     }
 
     /// The GPUs on this machine; empty when `nvidia-smi` is absent or fails.
-    public static func query(timeout: Double = 5) -> [GPU] {
-        guard let output = try? CommandRunner.run(command, timeout: timeout) else { return [] }
+    public static func query(timeout: Double = 5) async -> [GPU] {
+        guard let output = try? await CommandRunner.run(command, timeout: timeout) else { return [] }
         return parse(output)
     }
 }

@@ -34,8 +34,8 @@ final class InventoryParsingTests: XCTestCase {
         XCTAssertEqual(values["SwapTotal"], 0)
     }
 
-    func testThisHostHasCoresAndMemory() {
-        let inventory = HostInventory.collect()
+    func testThisHostHasCoresAndMemory() async {
+        let inventory = await HostInventory.collect()
         XCTAssertGreaterThan(inventory.cores, 0)
         XCTAssertGreaterThan(inventory.memory, 0)
         let node = inventory.nodeDocument(id: "local")
@@ -73,12 +73,12 @@ final class LiveMetricsParsingTests: XCTestCase {
         XCTAssertEqual(metrics.document["vcpu"]?["load_15m"], 3)
     }
 
-    func testLocalCollectorReadsThisMachine() {
+    func testLocalCollectorReadsThisMachine() async throws {
         let collector = LocalMetricsCollector()
-        _ = collector.sample()
+        _ = await collector.sample()
         // /proc/stat counts in clock ticks (10 ms); back-to-back samples can see no tick at all.
-        Thread.sleep(forTimeInterval: 0.2)
-        let sample = collector.sample()
+        try await Task.sleep(for: .milliseconds(200))
+        let sample = await collector.sample()
         XCTAssertGreaterThan(sample.memoryTotal, 0)
         XCTAssertNotNil(sample.cpuUsage, "the second sample knows CPU usage since the first")
     }
