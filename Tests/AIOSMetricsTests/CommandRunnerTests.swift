@@ -68,15 +68,4 @@ final class CommandRunnerTests: XCTestCase {
         let serialised = Duration.seconds(16 / max(ProcessInfo.processInfo.activeProcessorCount, 1))
         XCTAssertLessThan(took, max(serialised / 2, .seconds(3)), "commands waited one pool thread each (took \(took))")
     }
-
-    func testTheBlockingFormKeepsItsSemantics() throws {
-        XCTAssertEqual(try blockingRun(["echo", "hi"], timeout: 10), "hi\n")
-        XCTAssertThrowsError(try blockingRun(["sleep", "30"], timeout: 0.2)) { error in
-            XCTAssertEqual((error as? CommandRunner.Failure)?.reason, "timed out after 0.2 s")
-        }
-    }
-
-    private func blockingRun(_ arguments: [String], timeout: Double) throws -> String {
-        try CommandRunner.run(arguments, timeout: timeout)
-    }
 }
