@@ -1,4 +1,5 @@
 import AIOSAuth
+import AIOSBlock
 import AIOSMetrics
 import AIOSModel
 import AIOSPlacement
@@ -127,6 +128,8 @@ public struct ControlPlane: Sendable {
                            fields: [FieldError(path: spec.valuesPath / "blockComponentURI", message: "no such component")])
         }
         let resolved = try spec.resolve(with: component.spec)
+        // Routing, autoscaling and stability settings are read once, here: a bad value is a 400 naming it.
+        _ = try BlockPolicySettings(validating: resolved, spec: spec)
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
         if spec.isDryRun {
