@@ -245,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AIOSRuntimeTests",
-            dependencies: ["AIOSRuntime"],
+            dependencies: ["AIOSRuntime", "AIOSModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
