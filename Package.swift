@@ -48,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "AIOSPolicy",
-            dependencies: ["AIOSModel", "AIOSQuery"],
+            dependencies: ["AIOSModel"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "AIOSVDAG",
             dependencies: [
-                "AIOSModel", "AIOSQuery", "AIOSPolicy", "AIOSBlock", "AIOSGateway", "AIOSRuntime", "AIOSStore", "AIOSWire",
+                "AIOSModel", "AIOSQuery", "AIOSBlock", "AIOSGateway", "AIOSRuntime", "AIOSStore", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "AIOSServer",
             dependencies: [
-                "AIOSAuth", "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSQuery", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
+                "AIOSAuth", "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
                 "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSSplits", "AIOSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -235,12 +235,12 @@ let package = Package(
         ),
         .testTarget(
             name: "AIOSVDAGTests",
-            dependencies: ["AIOSVDAG", "AIOSModel", "AIOSBlock"],
+            dependencies: ["AIOSVDAG", "AIOSModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AIOSSplitsTests",
-            dependencies: ["AIOSSplits", "AIOSModel", "AIOSBlock", "AIOSGateway", "AIOSWire"],
+            dependencies: ["AIOSSplits", "AIOSModel", "AIOSBlock", "AIOSWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,6 +16,13 @@ final class BadInputTests: XCTestCase {
 
     static func json(_ value: JSONValue) -> String { value.jsonString() }
 
+    /// The block with one more policy rule in its `policyRulesSpec`.
+    static func withRule(_ block: JSONValue, _ rule: JSONValue) -> JSONValue {
+        Fixtures.withSpecValues(block) { values in
+            values["policyRulesSpec"] = .array((values["policyRulesSpec"]?.arrayValue ?? []) + [["values": rule]])
+        }
+    }
+
     static let cases: [Case] = [
         Case(name: "not JSON or YAML", action: "addComponent", body: "{\"componentId\": [", status: 400, path: "$"),
         Case(name: "broken YAML", action: "addComponent", body: "componentId: {name: [x\n", contentType: "application/yaml", status: 400, path: "$"),
@@ -53,6 +60,12 @@ final class BadInputTests: XCTestCase {
         Case(name: "node memory not a number", action: "createCluster",
              body: json(["id": "c3", "nodes": ["nodeData": [["id": "n", "memory": "lots"]]]]), status: 400, path: "nodes.nodeData[0].memory"),
         Case(name: "duplicate cluster", action: "createCluster", body: json(["id": "local", "regionId": "r"]), status: 409, path: "id"),
+        Case(name: "cluster naming a driver this platform lacks", action: "createCluster",
+             body: json(["id": "c5", "driver": "nosuch"]), status: 400, path: "driver"),
+        Case(name: "negative queue limit in the load balancer's settings", action: "createBlock",
+             body: json(withRule(Fixtures.block(id: "b5"), ["name": "loadBalancer", "policyRuleURI": "policy.loadBalancer.roundrobin:v0.0.1",
+                                                             "settings": ["max_queued_requests": -5]])),
+             status: 400, path: "body.spec.values.policyRulesSpec[1].values.settings.max_queued_requests"),
         Case(name: "node for unknown cluster", action: "addNode", body: json(["clusterId": "nope", "nodeData": ["id": "n"]]), status: 404, path: "clusterId"),
         Case(name: "duplicate node", action: "addNode", body: json(["clusterId": "local", "nodeData": ["id": "local"]]), status: 409, path: "nodeData.id"),
         Case(name: "block of unknown component", action: "createBlock",

@@ -103,6 +103,13 @@ final class ExamplesAndCLITests: XCTestCase {
         XCTAssertTrue(table.stdout.contains("dma-bangalore-gpu-1"), table.stdout)
         XCTAssertTrue(table.stdout.contains("local"), table.stdout)
 
+        let cluster = try aios(["describe", "cluster", "dma-bangalore-gpu-1"], server: server)
+        XCTAssertEqual(cluster.status, 0, cluster.stderr)
+        XCTAssertTrue(cluster.stdout.contains("Driver:      simulated"), cluster.stdout)
+        XCTAssertTrue(cluster.stdout.contains("blr-extra"), cluster.stdout)
+        let local = try aios(["describe", "cluster", "local"], server: server)
+        XCTAssertTrue(local.stdout.contains("Driver:      host (this machine"), local.stdout)
+
         let yamlOut = try aios(["get", "components", "-o", "yaml"], server: server)
         XCTAssertEqual(yamlOut.status, 0, yamlOut.stderr)
         XCTAssertTrue(yamlOut.stdout.contains("componentURI: model.mistral7b-chat:0.1.0-stable"), yamlOut.stdout)

@@ -258,6 +258,16 @@ final class InstanceTests: XCTestCase {
         let allocated = block["placement"]?["instances"]?.arrayValue?.first?["gpus"]?.arrayValue?.compactMap(\.stringValue) ?? []
         XCTAssertEqual(allocated, ["0", "1"])
         XCTAssertEqual(block["placement"]?["simulated"], true)
+        XCTAssertEqual(block["placement"]?["driver"], "simulated", "a cluster that names no driver is simulated")
+        let cluster = try await platform.get("/api/clusters/gpu-cluster-1")
+        XCTAssertEqual(cluster.body["driver"], "simulated")
+        let local = try await platform.get("/api/clusters/local")
+        XCTAssertEqual(local.body["driver"], "host")
+        // The block file tells the instance its GPUs are simulated.
+        let blockFile = directory.appendingPathComponent("instances/gpu-echo/\(block["placement"]?["instances"]?.arrayValue?.first?["instanceId"]?.stringValue ?? "").json")
+        let written = JSONValue.decodeJSON(try Data(contentsOf: blockFile))
+        XCTAssertEqual(written?["simulated"], true)
+        XCTAssertEqual(written?["allocation"]?["gpus"], ["0", "1"])
         var env = Aios_Instance_V1_ManageRequest()
         env.action = "env"
         let options = deadline
