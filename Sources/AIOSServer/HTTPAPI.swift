@@ -142,20 +142,25 @@ struct HTTPAPI: Sendable {
             let wanted = request.uri.queryParameters.get("instance")
             let offset = request.uri.queryParameters.get("offset", as: Int.self).map { max(0, $0) }
             let tail = max(0, min(request.uri.queryParameters.get("tail", as: Int.self) ?? 100, 100_000))
-            var logs = block.instances.filter { wanted == nil || $0.instanceId == wanted }.map { (instanceId: $0.instanceId, path: $0.logPath) }
+            let records = block.instances.filter { wanted == nil || $0.instanceId == wanted }
             // A third-party block's init program logs as instance "init".
             let initLog = controlPlane.thirdParty.logFile(id).path
-            if wanted == nil || wanted == "init", FileManager.default.fileExists(atPath: initLog) {
-                logs.insert((instanceId: "init", path: initLog), at: 0)
-            }
-            if let wanted, logs.isEmpty {
+            let hasInitLog = (wanted == nil || wanted == "init") && FileManager.default.fileExists(atPath: initLog)
+            if let wanted, records.isEmpty, !hasInitLog {
                 throw APIError(.notFound, "block \"\(id)\" has no instance \"\(wanted)\"")
             }
-            return Response.json(.array(logs.map { log in
-                let chunk = InstanceLogs.read(log.path, offset: offset, tailLines: tail)
-                let text = log.instanceId == "init" ? InstanceLogs.redactingInitStages(chunk.text) : chunk.text
-                return ["instanceId": .string(log.instanceId), "text": .string(text), "nextOffset": .number(Double(chunk.nextOffset))]
-            }))
+            var logs: [JSONValue] = []
+            if hasInitLog {
+                let chunk = InstanceLogs.read(initLog, offset: offset, tailLines: tail)
+                logs.append(["instanceId": "init", "text": .string(InstanceLogs.redactingInitStages(chunk.text)), "nextOffset": .number(Double(chunk.nextOffset))])
+            }
+            // Instances' logs come from the driver that runs them.
+            let driver = try await registry.cluster(id: block.placement.clusterId ?? "").flatMap { try? controlPlane.instances.drivers.driver(for: $0).get() }
+            for record in records {
+                let chunk = await driver?.log(of: record, offset: offset, tailLines: tail) ?? InstanceLogs.read(record.logPath, offset: offset, tailLines: tail)
+                logs.append(["instanceId": .string(record.instanceId), "text": .string(chunk.text), "nextOffset": .number(Double(chunk.nextOffset))])
+            }
+            return Response.json(.array(logs))
         }
         router.get("api/policies") { _, _ -> Response in
             Response.json(.array(try await registry.policies().map(Views.policy)))
