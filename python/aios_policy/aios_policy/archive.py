@@ -76,12 +76,14 @@ def normalise(name: str) -> Tuple[str, Optional[str]]:
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[Tuple[str, str, int]]:
     for info in zf.infolist():
+        # Unix zips keep st_mode in the high 16 bits; a file-type of 0 (writestr, DOS zips) is a file
         mode = (info.external_attr >> 16) & 0xFFFF
+        ftype = stat.S_IFMT(mode)
         if info.is_dir():
             kind = "dir"
-        elif mode and stat.S_ISLNK(mode):
+        elif ftype and stat.S_ISLNK(mode):
             kind = "symlink"
-        elif mode and not stat.S_ISREG(mode):
+        elif ftype and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
             kind = "special"
         else:
             kind = "file"

@@ -12,7 +12,9 @@
           --ro-bind <python prefix> <same>                    # when the interpreter is outside /usr
           --ro-bind <venv> <same>                             # when the policy has a venv
           --ro-bind <sdk>/aios_policy /opt/aios-policy/aios_policy
-          --ro-bind <code dir> /policy/code --chdir /tmp
+          --ro-bind <code dir> /policy/code
+          --remount-ro /                                      # the sandbox's own root tmpfs, too
+          --chdir /tmp
           --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp --setenv LANG C.UTF-8
           --setenv PYTHONPATH /opt/aios-policy --setenv PYTHONDONTWRITEBYTECODE 1
           --setenv PYTHONNOUSERSITE 1 [--setenv K V for extra env]
@@ -160,7 +162,8 @@ def build_worker_argv(spec: SandboxSpec, layout: Optional[HostLayout] = None) ->
     for b in binds:
         argv += ["--ro-bind", b, b]
     argv += ["--ro-bind", os.path.join(sdk, "aios_policy"), SDK_MOUNT + "/aios_policy",
-             "--ro-bind", str(spec.code_dir), CODE_MOUNT, "--chdir", "/tmp",
+             "--ro-bind", str(spec.code_dir), CODE_MOUNT,
+             "--remount-ro", "/", "--chdir", "/tmp",
              "--clearenv"]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
            "PYTHONPATH": SDK_MOUNT, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
