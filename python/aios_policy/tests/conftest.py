@@ -8,6 +8,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 PKG = HERE.parent
+sys.path.insert(0, str(HERE))  # policy_helpers
 sys.path.insert(0, str(PKG))  # aios_policy, even when not installed
 
 
@@ -24,21 +25,3 @@ def make_policy(tmp_path: Path) -> Callable[[str], Path]:
         return code
 
     return make
-
-
-ECHO_POLICY = '''
-class AIOSv1PolicyRule:
-    def __init__(self, rule_id, settings, parameters):
-        self.rule_id = rule_id
-        self.settings = settings
-        self.parameters = parameters
-        self.calls = 0
-
-    def eval(self, parameters, input_data, context):
-        self.calls += 1
-        return {"parameters": parameters, "settings": self.settings, "input": input_data,
-                "context": context, "calls": self.calls, "rule_id": self.rule_id}
-
-    def management(self, action, data):
-        return {"action": action, "data": data, "calls": self.calls}
-'''

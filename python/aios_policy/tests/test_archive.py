@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 
 from aios_policy.archive import ArchiveLimits, check_archive, extract_archive
-from conftest import ECHO_POLICY, PKG
+from policy_helpers import ECHO_POLICY, PKG
 
 GOOD = {"code/function.py": ECHO_POLICY, "code/requirements.txt": "numpy\n"}
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from aios_policy.limits import limit_args
-from conftest import PKG
+from policy_helpers import PKG
 
 ENV = {**os.environ, "PYTHONPATH": str(PKG)}
 WRAP = [sys.executable, "-m", "aios_policy.limits"]

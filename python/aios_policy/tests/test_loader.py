@@ -4,7 +4,7 @@ import pytest
 
 from aios_policy.loader import LoadedPolicy, load_module, merge
 from aios_policy.types import PolicyError, check_output, parse_policy_uri
-from conftest import ECHO_POLICY
+from policy_helpers import ECHO_POLICY
 
 
 def test_merge_block_values_win_shallow_per_key() -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from aios_policy.client import WorkerClient, worker_argv
-from conftest import PKG
+from policy_helpers import PKG
 
 ENV = {**os.environ, "PYTHONPATH": str(PKG)}
 EX = PKG / "examples"

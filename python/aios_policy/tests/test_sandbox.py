@@ -18,7 +18,7 @@ from aios_policy.client import WorkerClient
 from aios_policy.sandbox import (CODE_MOUNT, SDK_MOUNT, HostLayout, Limits, SandboxSpec, bwrap_available,
                                  build_worker_argv, probe_host, worker_env)
 from aios_policy.types import PolicyError
-from conftest import PKG
+from policy_helpers import PKG
 
 LAYOUT = HostLayout(roots={"/usr": "dir", "/lib": "link:usr/lib", "/lib64": "missing", "/lib32": "missing",
                            "/bin": "link:usr/bin", "/sbin": "missing", "/etc": "dir"},

@@ -13,7 +13,7 @@ import pytest
 from aios_policy.client import DeadlineExceeded, WorkerClient, worker_argv
 from aios_policy.protocol import encode_frame
 from aios_policy.types import PolicyError
-from conftest import ECHO_POLICY, PKG
+from policy_helpers import ECHO_POLICY, PKG
 
 ENV = {**os.environ, "PYTHONPATH": str(PKG)}
 
