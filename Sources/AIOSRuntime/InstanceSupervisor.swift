@@ -81,10 +81,11 @@ public actor InstanceSupervisor {
         if let run = current {
             _ = await run.stop(grace: policy.terminationGrace)
         } else {
+            // A backoff ends at once; a start under way is stopped by the loop as soon as the driver returns it.
             loop?.cancel()
         }
         if let loop {
-            _ = await Deadline.run(seconds: 5) { await loop.value; return true }
+            _ = await Deadline.run(seconds: policy.terminationGrace + 5) { await loop.value; return true }
         }
         loop = nil
         await onEvent(.stopped)
@@ -153,6 +154,11 @@ public actor InstanceSupervisor {
             } catch {
                 return .failedToStart(String(describing: error))
             }
+        }
+        // Stopped while the driver was starting it (the start suspends): it must not outlive the supervisor.
+        guard !stopping else {
+            _ = await run.stop(grace: policy.terminationGrace)
+            return .lost("stopped while it was starting")
         }
         current = run
         defer { current = nil }

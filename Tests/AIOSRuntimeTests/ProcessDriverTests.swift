@@ -2,6 +2,7 @@ import AIOSModel
 @testable import AIOSRuntime
 import Foundation
 import Logging
+import Synchronization
 import XCTest
 
 /// The process driver against real processes: a run's states, a stop that must force, and the reconcile that
@@ -79,6 +80,39 @@ final class ProcessDriverTests: XCTestCase {
         XCTAssertEqual(seen, ["one", "two"])
     }
 
+    /// A driver whose start suspends a while before it spawns (a pod being created, an image unpacked).
+    private struct SlowDriver: InstanceDriver {
+        let inner: ProcessDriver
+        let started = Spawns()
+        var name: String { "slow" }
+        func refusal(for workload: InstanceWorkload.Kind) -> String? { nil }
+        func start(_ launch: InstanceLaunch) async throws -> any InstanceRun {
+            try? await Task.sleep(for: .milliseconds(300))
+            let run = try await inner.start(launch)
+            started.add(run.identity)
+            return run
+        }
+        func reconcile(recorded: [InstanceKey: InstanceRecord]) async -> [InstanceKey: any InstanceRun] { [:] }
+        func runJob(_ job: JobLaunch, onLine: @escaping @Sendable (Substring) async -> Void) async -> ProgramEnding { .cancelled }
+    }
+
+    func testAStopDuringASlowStartLeavesNothingRunning() async throws {
+        let driver = SlowDriver(inner: driver())
+        var policy = SupervisionPolicy()
+        policy.terminationGrace = 1
+        let supervisor = InstanceSupervisor(launch: launch("sleep 60"), driver: driver, policy: policy, probe: { _ in true }, onEvent: { _ in })
+        await supervisor.start()
+        try await Task.sleep(for: .milliseconds(50))
+        await supervisor.stop()
+        // The spawn came after the stop began: the supervisor must still have stopped it before returning.
+        let spawned = driver.started.all
+        XCTAssertEqual(spawned.count, 1, "the start under way finished")
+        for identity in spawned {
+            let pid = try XCTUnwrap(identity.pid), startTime = try XCTUnwrap(identity.startTime)
+            XCTAssertFalse(ProcessTable.isAlive(pid: pid, startTime: startTime), "pid \(pid) outlived its supervisor")
+        }
+    }
+
     func testTheProcessDriverRefusesImages() async {
         XCTAssertNotNil(driver().refusal(for: .image))
         XCTAssertNil(driver().refusal(for: .command))
@@ -89,6 +123,13 @@ final class ProcessDriverTests: XCTestCase {
             XCTFail("an image cannot run as a process")
         } catch {}
     }
+}
+
+/// The runs a test driver started.
+private final class Spawns: Sendable {
+    private let identities = Mutex<[RunIdentity]>([])
+    func add(_ identity: RunIdentity) { identities.withLock { $0.append(identity) } }
+    var all: [RunIdentity] { identities.withLock { $0 } }
 }
 
 private actor LineBox {
