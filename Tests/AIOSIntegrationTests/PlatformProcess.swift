@@ -105,7 +105,18 @@ final class PlatformProcess: @unchecked Sendable {
             while process.isRunning && Date() < killed { usleep(20_000) }
             return -1
         }
+        if signal == SIGTERM || signal == SIGINT { checkNoInstanceOutlivedIt() }
         return process.terminationStatus
+    }
+
+    /// After a graceful stop every instance must be gone (a third-party system an init program deployed is not an
+    /// instance: it stays up with its block). One that is left is a defect of the platform: the test fails, and the
+    /// process is killed so it cannot disturb later tests.
+    private func checkNoInstanceOutlivedIt() {
+        let left = InstanceProcesses.instances(dataDirectory: dataDirectory)
+        guard !left.isEmpty else { return }
+        XCTFail("aios up stopped gracefully but left instance processes running: \(left.map(InstanceProcesses.describe))")
+        for pid in left { kill(-pid, SIGKILL); kill(pid, SIGKILL) }
     }
 
     /// A platform left running is stopped gracefully (so it stops its instances), and killed if it hangs.
