@@ -41,7 +41,7 @@ public struct SplitDeployment: Sendable, Equatable {
         self.state = state
         self.controllerId = controllerId
         vdagURI = json["vdagURI"]?.stringValue ?? ""
-        clusterId = json["clusterId"]?.stringValue ?? "local"
+        clusterId = json["clusterId"]?.stringValue ?? ClusterSpec.localId
         blocks = json["blocks"]?.arrayValue?.compactMap(\.stringValue) ?? []
         deployedAt = json["deployed"]?.stringValue.flatMap(Self.timeFormatter.date(from:))
     }

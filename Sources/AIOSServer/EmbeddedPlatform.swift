@@ -99,7 +99,7 @@ public struct EmbeddedPlatform: Sendable {
         let process = ProcessDriver(runDirectory: runDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv, logger: logger)
         let hostDriver = HostDriver(process: process, oci: oci.map { OCIDriver(engine: $0, dataDirectory: configuration.dataDirectory, runDirectory: runDirectory, logger: self.logger) })
         // Every driver a cluster may name: a new one is one entry here.
-        let drivers = InstanceDrivers([hostDriver, SimulatedDriver(host: hostDriver), process])
+        let drivers = InstanceDrivers([hostDriver, SimulatedDriver(host: hostDriver)])
         var instanceConfiguration = InstanceManager.Configuration(files: BlockFiles(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)))
         if case .success(let engine) = oci {
             instanceConfiguration.puller = ImagePuller(engine: engine, registries: registries,

@@ -43,7 +43,6 @@ struct Describe: AsyncParsableCommand {
         let explained = [
             "host": " (this machine: commands as processes, images as OCI containers)",
             "simulated": " (described nodes; instances run on this machine with the GPU ids of their allocation)",
-            "process": " (commands as processes on this machine)",
         ][driver] ?? ""
         var lines = [
             "Cluster:     \(text(cluster["id"]))",

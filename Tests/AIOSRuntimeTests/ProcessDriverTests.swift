@@ -84,9 +84,12 @@ final class ProcessDriverTests: XCTestCase {
     private struct SlowDriver: InstanceDriver {
         let inner: ProcessDriver
         let started = Spawns()
+        /// Yields once a start has begun (and is sleeping).
+        let began: AsyncStream<Void>.Continuation
         var name: String { "slow" }
         func refusal(for workload: InstanceWorkload.Kind) -> String? { nil }
         func start(_ launch: InstanceLaunch) async throws -> any InstanceRun {
+            began.yield()
             try? await Task.sleep(for: .milliseconds(300))
             let run = try await inner.start(launch)
             started.add(run.identity)
@@ -97,12 +100,15 @@ final class ProcessDriverTests: XCTestCase {
     }
 
     func testAStopDuringASlowStartLeavesNothingRunning() async throws {
-        let driver = SlowDriver(inner: driver())
+        let (starts, began) = AsyncStream.makeStream(of: Void.self)
+        let driver = SlowDriver(inner: driver(), began: began)
         var policy = SupervisionPolicy()
         policy.terminationGrace = 1
         let supervisor = InstanceSupervisor(launch: launch("sleep 60"), driver: driver, policy: policy, probe: { _ in true }, onEvent: { _ in })
         await supervisor.start()
-        try await Task.sleep(for: .milliseconds(50))
+        // Stop while the driver is inside its start, whatever the machine's load.
+        var entered = starts.makeAsyncIterator()
+        _ = await entered.next()
         await supervisor.stop()
         // The spawn came after the stop began: the supervisor must still have stopped it before returning.
         let spawned = driver.started.all

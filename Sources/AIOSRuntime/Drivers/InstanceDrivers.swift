@@ -23,7 +23,7 @@ public struct InstanceDrivers: Sendable {
 
     /// The name of the driver that runs `cluster`'s instances.
     public static func name(for cluster: ClusterSpec) -> String {
-        cluster.driver ?? (cluster.id == "local" ? localDefault : otherDefault)
+        cluster.driver ?? (cluster.id == ClusterSpec.localId ? localDefault : otherDefault)
     }
 
     /// The driver that runs `cluster`'s instances, or why there is none.

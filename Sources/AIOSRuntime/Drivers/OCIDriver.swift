@@ -88,9 +88,16 @@ public struct OCIDriver: InstanceDriver {
         environment.merge(job.environment) { _, job in job }
         let runFile = RunFile(url: runDirectory.appendingPathComponent("jobs/\(job.name).json"))
         defer { runFile.remove() }
+        let logger = self.logger
         let ending = await ProgramRun.run(command: engine.runCommand(container), cwd: "/", environment: environment, logPath: job.logPath,
-                                          timeout: job.timeout, grace: job.grace, onSpawn: { child in try? runFile.record(child, details: ["job": .string(job.name)]) },
-                                          onLine: onLine)
+                                          timeout: job.timeout, grace: job.grace, onSpawn: { child in
+            do {
+                try runFile.record(child, details: ["job": .string(job.name)])
+            } catch {
+                logger.error("cannot record the running job; a restart after a crash will not stop it",
+                             metadata: ["job": "\(job.name)", "pid": "\(child.pid)", "error": "\(error)"])
+            }
+        }, onLine: onLine)
         _ = await CommandOutput.run(engine.removeCommand(name: name), timeout: 30)
         return ending
     }

@@ -349,27 +349,27 @@ public actor InstanceManager {
                 }
             }
         case .startFailed(let reason, let restarts, let restartIn, let crashLooping):
-            routing.instanceGone(blockId: blockId, instanceId: instanceId)
-            await record(blockId, event: BlockEvent(type: .instanceStartFailed, message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s")) { _, instances in
-                instances.update(instanceId) {
-                    $0.phase = crashLooping ? .crashLoop : .restarting
-                    $0.healthy = false
-                    $0.restarts = restarts
-                    $0.message = reason
-                }
-            }
+            await down(blockId, instanceId, event: BlockEvent(type: .instanceStartFailed, message: "\(instanceId): \(reason); retrying in \(restartIn.formatted) s"),
+                       reason: reason, restarts: restarts, crashLooping: crashLooping)
         case .lost(let reason, let restarts, let restartIn, let crashLooping):
-            routing.instanceGone(blockId: blockId, instanceId: instanceId)
-            await record(blockId, event: BlockEvent(type: .instanceLost, message: "\(instanceId): \(reason); starting it again in \(restartIn.formatted) s")) { _, instances in
-                instances.update(instanceId) {
-                    $0.phase = crashLooping ? .crashLoop : .restarting
-                    $0.healthy = false
-                    $0.restarts = restarts
-                    $0.message = reason
-                }
-            }
+            await down(blockId, instanceId, event: BlockEvent(type: .instanceLost, message: "\(instanceId): \(reason); starting it again in \(restartIn.formatted) s"),
+                       reason: reason, restarts: restarts, crashLooping: crashLooping)
         case .stopped:
             routing.instanceGone(blockId: blockId, instanceId: instanceId)
+        }
+    }
+
+    /// An instance that did not start, or whose run was lost: out of rotation, and recorded as waiting for its
+    /// next start (or crash-looping) with the reason.
+    private func down(_ blockId: String, _ instanceId: String, event: BlockEvent, reason: String, restarts: Int, crashLooping: Bool) async {
+        routing.instanceGone(blockId: blockId, instanceId: instanceId)
+        await record(blockId, event: event) { _, instances in
+            instances.update(instanceId) {
+                $0.phase = crashLooping ? .crashLoop : .restarting
+                $0.healthy = false
+                $0.restarts = restarts
+                $0.message = reason
+            }
         }
     }
 
