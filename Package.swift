@@ -48,7 +48,11 @@ let package = Package(
         ),
         .target(
             name: "AIOSPolicy",
-            dependencies: ["AIOSModel"],
+            dependencies: [
+                "AIOSModel", "AIOSMetrics", "CAIOSSpawn",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -135,7 +139,7 @@ let package = Package(
         .target(
             name: "AIOSVDAG",
             dependencies: [
-                "AIOSModel", "AIOSQuery", "AIOSBlock", "AIOSGateway", "AIOSRuntime", "AIOSStore", "AIOSWire",
+                "AIOSModel", "AIOSQuery", "AIOSBlock", "AIOSGateway", "AIOSPolicy", "AIOSRuntime", "AIOSStore", "AIOSWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "aios",
             dependencies: [
-                "AIOSServer", "AIOSClient", "AIOSModel",
+                "AIOSServer", "AIOSClient", "AIOSModel", "AIOSPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

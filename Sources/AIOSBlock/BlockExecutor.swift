@@ -58,6 +58,8 @@ public final class BlockExecutor: Sendable {
     struct State {
         var settings: ExecutorSettings
         var balancer: any LoadBalancer
+        /// A custom load-balancing policy, asked before the balancer (which decides when it does not).
+        var chooser: (any InstanceChooser)?
         var order: [String] = []
         var slots: [String: Slot] = [:]
         var waiters: [Waiter] = []
@@ -95,6 +97,11 @@ public final class BlockExecutor: Sendable {
             return state.waiters
         }
         for waiter in woken { waiter.timer.cancel(); waiter.continuation.resume(returning: .repick) }
+    }
+
+    /// Installs (or removes, with `nil`) the custom policy that picks instances before the built-in balancer.
+    public func setChooser(_ chooser: (any InstanceChooser)?) {
+        state.withLock { $0.chooser = chooser }
     }
 
     /// Drops the request stats of an instance that left the block for good (scaled down).
@@ -184,17 +191,17 @@ public final class BlockExecutor: Sendable {
 
     /// Runs `packet` on one instance and returns its outputs. An instance that is gone or refuses before
     /// answering gets the request retried once on another.
-    public func infer(_ packet: AIOSPacket, deadline: ContinuousClock.Instant) async throws(InferenceError) -> [AIOSPacket] {
-        try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, _ in
+    public func infer(_ packet: AIOSPacket, headers: [String: String] = [:], deadline: ContinuousClock.Instant) async throws(InferenceError) -> [AIOSPacket] {
+        try await withRetry(RequestView(packet: packet, headers: headers), deadline: deadline) { connection, timeout, _ in
             try await connection.channel.infer(packet, timeout: timeout)
         }
     }
 
     /// Runs `packet` with the instance's streaming `InferStream`, handing each reply's outputs to `onOutputs`
     /// as they arrive. A retry happens only while nothing has been handed on.
-    public func inferStream(_ packet: AIOSPacket, deadline: ContinuousClock.Instant,
+    public func inferStream(_ packet: AIOSPacket, headers: [String: String] = [:], deadline: ContinuousClock.Instant,
                             onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
-        try await withRetry(session: packet.sessionID, deadline: deadline) { connection, timeout, started in
+        try await withRetry(RequestView(packet: packet, headers: headers), deadline: deadline) { connection, timeout, started in
             try await connection.channel.inferStream(packet, timeout: timeout) { outputs in
                 started.set()
                 try await onOutputs(outputs)
@@ -210,7 +217,7 @@ public final class BlockExecutor: Sendable {
     }
 
     private func withRetry<T: Sendable>(
-        session: String, deadline: ContinuousClock.Instant,
+        _ request: RequestView, deadline: ContinuousClock.Instant,
         _ call: @Sendable (InstanceConnection, Duration, StartedFlag) async throws -> T
     ) async throws(InferenceError) -> T {
         var tried: Set<String> = []
@@ -218,7 +225,8 @@ public final class BlockExecutor: Sendable {
         for attempt in 0..<2 {
             let connection: InstanceConnection
             do throws(InferenceError) {
-                connection = try await acquire(session: session, excluding: tried, deadline: deadline)
+                let preferred = await choose(request, excluding: tried)
+                connection = try await acquire(session: request.packet.sessionID, preferred: preferred, excluding: tried, deadline: deadline)
             } catch {
                 if let lastFailure, error.code == .unavailable {
                     throw InferenceError(.unavailable, "\(lastFailure.message); no other instance of block \(blockId) is healthy to retry on")
@@ -266,9 +274,9 @@ public final class BlockExecutor: Sendable {
 
     /// A slot on the instance the balancer picks for `session`, waiting (bounded, until `deadline`) when
     /// that instance is at its in-flight limit.
-    func acquire(session: String, excluding: Set<String>, deadline: ContinuousClock.Instant) async throws(InferenceError) -> InstanceConnection {
+    func acquire(session: String, preferred: String? = nil, excluding: Set<String>, deadline: ContinuousClock.Instant) async throws(InferenceError) -> InstanceConnection {
         while true {
-            switch state.withLock({ Self.tryAcquire(&$0, blockId: blockId, session: session, excluding: excluding, queueAs: nil) }) {
+            switch state.withLock({ Self.tryAcquire(&$0, blockId: blockId, session: session, preferred: preferred, excluding: excluding, queueAs: nil) }) {
             case .go(let connection): return connection
             case .fail(let error): throw error
             case .repick: break
@@ -289,7 +297,7 @@ public final class BlockExecutor: Sendable {
                             guard !Task.isCancelled else { return }
                             self?.expire(waiter: id, InferenceError(.deadlineExceeded, "block \(self?.blockId ?? ""): the deadline passed while the request waited for a free instance"))
                         }
-                        let queued = Self.tryAcquire(&state, blockId: blockId, session: session, excluding: excluding,
+                        let queued = Self.tryAcquire(&state, blockId: blockId, session: session, preferred: preferred, excluding: excluding,
                                                      queueAs: (id, continuation, timer))
                         if case .repick = queued { return nil }
                         timer.cancel()
@@ -310,7 +318,7 @@ public final class BlockExecutor: Sendable {
 
     /// Picks an instance and takes a slot on it, or queues the waiter (returning `.repick` for "queued"),
     /// or fails. Without a waiter, a full instance returns `.repick` to ask the caller to queue.
-    private static func tryAcquire(_ state: inout State, blockId: String, session: String, excluding: Set<String>,
+    private static func tryAcquire(_ state: inout State, blockId: String, session: String, preferred: String?, excluding: Set<String>,
                                    queueAs waiter: (Int, CheckedContinuation<Grant, Never>, Task<Void, Never>)?) -> Grant {
         if let closed = state.closed { return .fail(closed) }
         let now = ContinuousClock.now
@@ -336,7 +344,8 @@ public final class BlockExecutor: Sendable {
             }
             return .fail(InferenceError(.unavailable, "block \(blockId) has no healthy instance"))
         }
-        let chosen = state.balancer.pick(session: session, from: candidates)
+        let custom = preferred.flatMap { wanted in candidates.contains { $0.instanceId == wanted } ? wanted : nil }
+        let chosen = custom ?? state.balancer.pick(session: session, from: candidates)
         if let slot = state.slots[chosen], slot.inFlight < limit {
             state.slots[chosen]!.inFlight += 1
             return .go(slot.connection)
@@ -345,10 +354,23 @@ public final class BlockExecutor: Sendable {
             return .fail(InferenceError(.resourceExhausted, "block \(blockId) is at capacity: \(state.order.count) instance(s) × \(limit) requests in flight and \(state.settings.maxQueued) queued; retry later or raise maxInstances"))
         }
         if let (id, continuation, timer) = waiter {
-            state.waiters.append(Waiter(id: id, target: chosen, sticky: !session.isEmpty && state.settings.balancing.isSessionAffine,
+            state.waiters.append(Waiter(id: id, target: chosen, sticky: custom != nil || (!session.isEmpty && state.settings.balancing.isSessionAffine),
                                         excluding: excluding, continuation: continuation, timer: timer))
         }
         return .repick
+    }
+
+    /// The custom policy's choice among the instances a request may go to now (`nil`: the balancer picks).
+    private func choose(_ request: RequestView, excluding: Set<String>) async -> String? {
+        let (chooser, ready) = state.withLock { state -> ((any InstanceChooser)?, [String]) in
+            guard let chooser = state.chooser else { return (nil, []) }
+            return (chooser, state.order.filter { id in
+                guard !excluding.contains(id), let slot = state.slots[id] else { return false }
+                return !slot.draining && slot.unhealthy == nil
+            })
+        }
+        guard let chooser, !ready.isEmpty else { return nil }
+        return await chooser.choose(request, among: ready)
     }
 
     /// Takes a waiter out of the queue with `error` (its deadline passed, or its client went away).

@@ -75,7 +75,7 @@ public struct ExecutorSettings: Sendable, Equatable {
             balancing = .roundRobin(cacheSessions: cacheSessions, sessionCacheSize: reader.positiveInteger(settings, "settings", "session_cache_size", default: 1000))
             reader.remarks.append(uri.isEmpty
                 ? "no loadBalancer policy given; using built-in round robin"
-                : "\(uri) is not a built-in load balancer; using round robin (built-ins: roundrobin, session-aware-llm, least-inflight)")
+                : "\(uri) is not a built-in load balancer: a registered custom policy of that URI picks instances, else round robin does (built-ins: roundrobin, session-aware-llm, least-inflight)")
         }
         if let value = parameters["cache_sessions"], value.boolValue == nil, case .roundRobin = balancing {
             reader.problems.append(PolicyProblem(field: FieldPath(dotted: "parameters") / "cache_sessions",
@@ -92,6 +92,12 @@ public struct ExecutorSettings: Sendable, Equatable {
                 reader.remarks.append("initSettings.timeout_ms must be a number of milliseconds in 1...86400000; using 30000")
             }
         }
+    }
+
+    /// Whether `uri` names one of the built-in balancers.
+    public static func isBuiltIn(_ uri: String) -> Bool {
+        ["roundrobin", "round-robin", "session-aware-llm", "session-aware", "consistent-hash", "least-inflight", "least-loaded", "least-connections"]
+            .contains(policyName(uri))
     }
 
     /// `policy.loadBalancer.roundrobin:v0.0.1` → `roundrobin`.

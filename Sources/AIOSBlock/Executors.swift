@@ -1,4 +1,5 @@
 import AIOSModel
+import AIOSPolicy
 import Synchronization
 
 /// Every block's executor in this process, kept current by the instance runtime: a block gets its executor
@@ -8,10 +9,13 @@ public final class Executors: Sendable {
     private let executors = Mutex<[String: BlockExecutor]>([:])
     /// How every block's executor reaches its instances.
     public let transport: any InstanceTransport
+    /// Registered custom policies: a block whose `loadBalancer` names one asks it per request.
+    public let policies: CustomPolicies?
 
     /// Executors that reach instances over `transport` (gRPC unless a test says otherwise).
-    public init(transport: any InstanceTransport = GRPCInstanceTransport()) {
+    public init(transport: any InstanceTransport = GRPCInstanceTransport(), policies: CustomPolicies? = nil) {
         self.transport = transport
+        self.policies = policies
     }
 
     public func executor(for blockId: String) -> BlockExecutor? {

@@ -23,7 +23,11 @@ public struct BlockInferenceGRPCService: BlockInferenceService.ServiceProtocol {
         packet.outputPtr = message.outputPtr
         packet.files = message.files
         do throws(InferenceError) {
-            let outputs = try await gateway.infer(blockId: message.blockID, packet: packet, clientTimeout: GRPCTimeout.parse(request.metadata))
+            let headers = RequestView.policyHeaders(request.metadata.compactMap { entry -> (String, String)? in
+                if case .string(let value) = entry.value { return (entry.key, value) }
+                return nil
+            })
+            let outputs = try await gateway.infer(blockId: message.blockID, packet: packet, clientTimeout: GRPCTimeout.parse(request.metadata), headers: headers)
             return ServerResponse(message: Replies.single(outputs, request: packet))
         } catch {
             return ServerResponse(error: error.rpcError)

@@ -41,11 +41,12 @@ public struct InferenceGateway: Sendable {
         self.logger = logger
     }
 
-    public func infer(blockId: String, packet: AIOSPacket, clientTimeout: Duration?) async throws(InferenceError) -> [AIOSPacket] {
+    /// `headers` are the request's `x-` headers (`RequestView.policyHeaders`), for a custom load balancer.
+    public func infer(blockId: String, packet: AIOSPacket, clientTimeout: Duration?, headers: [String: String] = [:]) async throws(InferenceError) -> [AIOSPacket] {
         do throws(InferenceError) {
             let executor = try await executor(blockId)
             do throws(InferenceError) {
-                return try await executor.infer(packet, deadline: executor.deadline(clientTimeout: clientTimeout))
+                return try await executor.infer(packet, headers: headers, deadline: executor.deadline(clientTimeout: clientTimeout))
             } catch {
                 throw await explained(error, blockId: blockId)
             }
@@ -55,12 +56,12 @@ public struct InferenceGateway: Sendable {
         }
     }
 
-    public func inferStream(blockId: String, packet: AIOSPacket, clientTimeout: Duration?,
+    public func inferStream(blockId: String, packet: AIOSPacket, clientTimeout: Duration?, headers: [String: String] = [:],
                             onOutputs: @escaping @Sendable ([AIOSPacket]) async throws -> Void) async throws(InferenceError) {
         do throws(InferenceError) {
             let executor = try await executor(blockId)
             do throws(InferenceError) {
-                try await executor.inferStream(packet, deadline: executor.deadline(clientTimeout: clientTimeout), onOutputs: onOutputs)
+                try await executor.inferStream(packet, headers: headers, deadline: executor.deadline(clientTimeout: clientTimeout), onOutputs: onOutputs)
             } catch {
                 throw await explained(error, blockId: blockId)
             }

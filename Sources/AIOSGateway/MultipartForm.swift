@@ -5,19 +5,19 @@ import NIOCore
 import MultipartKit
 
 /// A `multipart/form-data` body: its plain fields and its files.
-struct MultipartForm {
-    struct File {
-        var field: String
-        var filename: String?
-        var contentType: String?
-        var data: Data
+public struct MultipartForm: Sendable {
+    public struct File: Sendable {
+        public var field: String
+        public var filename: String?
+        public var contentType: String?
+        public var data: Data
     }
 
-    var fields: [String: String] = [:]
-    var files: [File] = []
+    public var fields: [String: String] = [:]
+    public var files: [File] = []
 
     /// The boundary of a `multipart/form-data` content type, or `nil` for other types.
-    static func boundary(of contentType: String?) -> String? {
+    public static func boundary(of contentType: String?) -> String? {
         guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -28,15 +28,15 @@ struct MultipartForm {
         return nil
     }
 
-    static func parse(_ request: Request, boundary: String) async throws(InferenceError) -> MultipartForm {
+    public static func parse(_ request: Request, boundary: String, limit: Int = 64 * 1024 * 1024) async throws(InferenceError) -> MultipartForm {
         var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: RequestBody.maxBytes)
+            buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw InferenceError(.payloadTooLarge, "the body is larger than \(RequestBody.maxBytes) bytes")
+            throw InferenceError(.payloadTooLarge, "the body is larger than \(limit) bytes")
         } catch {
-            throw InferenceError(.invalidArgument, "cannot read the body (at most \(RequestBody.maxBytes) bytes): \(error)")
+            throw InferenceError(.invalidArgument, "cannot read the body (at most \(limit) bytes): \(error)")
         }
         let parser = MultipartParser(boundary: boundary)
         var form = MultipartForm()

@@ -19,7 +19,8 @@ public struct RESTInference: Sendable {
     func handle(_ request: Request) async -> Response {
         do throws(InferenceError) {
             let (blockId, packet, timeout) = try await Self.read(request)
-            let outputs = try await gateway.infer(blockId: blockId, packet: packet, clientTimeout: timeout)
+            let headers = RequestView.policyHeaders(request.headers.map { ($0.name.rawName, $0.value) })
+            let outputs = try await gateway.infer(blockId: blockId, packet: packet, clientTimeout: timeout, headers: headers)
             let reply = Replies.single(outputs, request: packet)
             return .json([
                 "success": true, "block_id": .string(blockId), "session_id": .string(reply.sessionID),

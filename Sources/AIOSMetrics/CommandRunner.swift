@@ -12,7 +12,26 @@ public enum CommandRunner {
     /// of the cooperative pool: the output is read on a thread of its own and the caller suspends until it
     /// is in, the command is killed, or the caller is cancelled (which kills the command too).
     public static func run(_ arguments: [String], timeout: Double) async throws -> String {
-        let command = try RunningCommand(arguments)
+        let finished = try await output(arguments, timeout: timeout)
+        guard finished.status == 0 else {
+            throw Failure(command: arguments, reason: "exited with status \(finished.status)")
+        }
+        return finished.standardOutput
+    }
+
+    /// What a command that ran to its end printed, and how it exited.
+    public struct Finished: Sendable {
+        public var status: Int32
+        public var standardOutput: String
+        /// Standard error, when it was asked for (at most its last 64 KiB); empty otherwise.
+        public var standardError: String
+    }
+
+    /// Runs `arguments` like `run`, with `environment` when given (else the platform's), and returns the exit
+    /// status with the output instead of failing on a non-zero status. `captureErrors` keeps standard error too.
+    public static func output(_ arguments: [String], environment: [String: String]? = nil, captureErrors: Bool = false,
+                              timeout: Double) async throws -> Finished {
+        let command = try RunningCommand(arguments, environment: environment, captureErrors: captureErrors)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 command.wait(timeout: timeout) { continuation.resume(with: $0) }
@@ -26,11 +45,12 @@ public enum CommandRunner {
 /// One started command. Its output is read to the end on a thread of its own; the first of "output read
 /// and the command exited", "timed out" and "killed" decides the result, which is delivered once.
 private final class RunningCommand: @unchecked Sendable {
-    typealias Delivery = @Sendable (Result<String, any Error>) -> Void
+    typealias Delivery = @Sendable (Result<CommandRunner.Finished, any Error>) -> Void
 
     private let arguments: [String]
     private let process = Process()
     private let output = Pipe()
+    private let errors: Pipe?
     private let lock = NSLock()
     /// Who gets the result; set by `wait`.
     private var delivery: Delivery?
@@ -39,12 +59,14 @@ private final class RunningCommand: @unchecked Sendable {
     private var killedEarly: String?
     private var timer: DispatchWorkItem?
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String]? = nil, captureErrors: Bool = false) throws {
         self.arguments = arguments
+        self.errors = captureErrors ? Pipe() : nil
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors ?? FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
@@ -65,14 +87,17 @@ private final class RunningCommand: @unchecked Sendable {
             finish(.failure(CommandRunner.Failure(command: arguments, reason: killedEarly)))
             return
         }
+        let errorText = ErrorTail()
+        if let errors {
+            let reader = Thread { errorText.read(errors.fileHandleForReading) }
+            reader.name = "aios-command-stderr"
+            reader.start()
+        }
         let thread = Thread { [self] in
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            if process.terminationStatus == 0 {
-                finish(.success(String(decoding: data, as: UTF8.self)))
-            } else {
-                finish(.failure(CommandRunner.Failure(command: arguments, reason: "exited with status \(process.terminationStatus)")))
-            }
+            finish(.success(CommandRunner.Finished(status: process.terminationStatus, standardOutput: String(decoding: data, as: UTF8.self),
+                                                   standardError: errors == nil ? "" : errorText.text())))
         }
         thread.name = "aios-command"
         thread.start()
@@ -94,7 +119,7 @@ private final class RunningCommand: @unchecked Sendable {
         if waiting { finish(.failure(CommandRunner.Failure(command: arguments, reason: reason))) }
     }
 
-    private func finish(_ result: Result<String, any Error>) {
+    private func finish(_ result: Result<CommandRunner.Finished, any Error>) {
         let (deliver, timer) = lock.withLock { () -> (Delivery?, DispatchWorkItem?) in
             guard !delivered, let waiting = delivery else { return (nil, nil) }
             delivered = true
@@ -103,5 +128,31 @@ private final class RunningCommand: @unchecked Sendable {
         }
         timer?.cancel()
         deliver?(result)
+    }
+}
+
+/// The last 64 KiB a command wrote to standard error, read on a thread of its own until the pipe closes.
+private final class ErrorTail: @unchecked Sendable {
+    private static let limit = 64 * 1024
+    private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    func read(_ handle: FileHandle) {
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            lock.withLock {
+                data.append(chunk)
+                if data.count > Self.limit { data = data.suffix(Self.limit) }
+            }
+        }
+        done.signal()
+    }
+
+    /// What was read, once the pipe is closed (at most a second after the command exits).
+    func text() -> String {
+        _ = done.wait(timeout: .now() + 1)
+        return lock.withLock { String(decoding: data, as: UTF8.self) }
     }
 }

@@ -35,6 +35,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The body did not arrive within the read deadline.
         case requestTimeout = "request_timeout"
         case internalError = "internal_error"
+        /// What the request needs cannot run on this host (e.g. custom policies without a sandbox).
+        case unavailable = "unavailable"
     }
 
     public var code: Code
@@ -55,6 +57,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthenticated: 401
         case .forbidden: 403
         case .requestTimeout: 408
+        case .unavailable: 503
         case .payloadTooLarge: 413
         case .unsupportedMediaType: 415
         case .internalError: 500

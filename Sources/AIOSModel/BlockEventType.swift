@@ -54,6 +54,10 @@ public enum BlockEventType: String, Sendable, Codable, CaseIterable {
     case autoscalerPolicy = "AutoscalerPolicy"
     case autoscalerFallback = "AutoscalerFallback"
 
+    // Custom policies
+    case policyDecided = "PolicyDecided"
+    case policyFallback = "PolicyFallback"
+
     /// A type this version does not know (an event stored by a newer one).
     case other = "Other"
 

@@ -64,6 +64,8 @@ public struct PlacementReport: Sendable, Equatable, Codable {
 
     public var summary: String
     public var clusters: [ClusterVerdict]
+    /// What a custom policy chose that could not be taken (the built-in decided instead).
+    public var notes: [String]?
 
     public init(summary: String = "", clusters: [ClusterVerdict] = []) {
         self.summary = summary

@@ -14,16 +14,22 @@ public struct PlacementService: Sendable {
     public struct Plan: Sendable {
         public var request: PlacementRequest
         public var notes: [String]
+        /// The block's rules, for its custom policies (when registered) to steer the placer.
+        public var clusterRule: PolicyRule?
+        public var resourceRule: PolicyRule?
     }
 
     public let registry: any Registry
     public let metrics: LiveMetrics
     public let logger: Logger
+    /// Registered custom policies, asked before the placer decides.
+    public let policies: CustomPolicies?
 
-    public init(registry: any Registry, metrics: LiveMetrics, logger: Logger) {
+    public init(registry: any Registry, metrics: LiveMetrics, logger: Logger, policies: CustomPolicies? = nil) {
         self.registry = registry
         self.metrics = metrics
         self.logger = logger
+        self.policies = policies
     }
 
     /// Parses the block's `clusterAllocator` and `resourceAllocator` policies. Errors name the bad field.
@@ -58,11 +64,16 @@ public struct PlacementService: Sendable {
             errors += error.fields
         }
         if !errors.isEmpty { throw APIError.validation(errors) }
-        let notes = [
-            BuiltInPolicies.resolve(clusterRule, kind: .clusterAllocator).note,
-            BuiltInPolicies.resolve(resourceRule, kind: .resourceAllocator).note,
-        ].compactMap { $0 }
-        return Plan(request: PlacementRequest(blockId: blockId, instances: instances, selection: selection, resources: resources), notes: notes)
+        var notes: [String] = []
+        for (rule, kind) in [(clusterRule, PolicyKind.clusterAllocator), (resourceRule, .resourceAllocator)] {
+            if let policies, let rule, await policies.isRegistered(rule.uri) {
+                notes.append("\(kind.rawValue) served by custom policy \(rule.uri ?? "-") (sandboxed); the built-in \(BuiltInPolicies.uri(of: kind)) decides where it cannot")
+            } else if let note = BuiltInPolicies.resolve(rule, kind: kind).note {
+                notes.append(note)
+            }
+        }
+        return Plan(request: PlacementRequest(blockId: blockId, instances: instances, selection: selection, resources: resources), notes: notes,
+                    clusterRule: clusterRule, resourceRule: resourceRule)
     }
 
     /// Every cluster, its fresh-metrics document and its nodes' capacity, as of now.
@@ -99,8 +110,22 @@ public struct PlacementService: Sendable {
     /// Decides without storing anything.
     public func dryRun(_ plan: Plan) async throws -> PlacementOutcome {
         let snapshot = try await snapshot()
+        let request = try await guided(plan, snapshot: snapshot, action: "allocation")
         let reservations = try await registry.reservations()
-        return Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate)
+        return Placer.place(request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate)
+    }
+
+    /// The request steered by the block's custom cluster and resource allocators, when it names registered ones.
+    func guided(_ plan: Plan, snapshot: CapacitySnapshot, action: String) async throws -> PlacementRequest {
+        guard let policies, plan.clusterRule?.uri != nil || plan.resourceRule?.uri != nil else { return plan.request }
+        let guide = CustomPlacement(policies: policies, blockId: plan.request.blockId, clusterRule: plan.clusterRule,
+                                    resourceRule: plan.resourceRule, action: action)
+        return await guide.guide(plan.request, snapshot: snapshot, reservations: try await registry.reservations())
+    }
+
+    /// Events for what a custom policy chose that the placer could not take.
+    func fallbackEvents(_ report: PlacementReport) -> [BlockEvent] {
+        (report.notes ?? []).map { BlockEvent(type: .policyFallback, message: $0) }
     }
 
     /// Moves a block to `Placing`, decides, and stores `Starting` with its placement and reservations, or
@@ -116,10 +141,11 @@ public struct PlacementService: Sendable {
                 + [BlockEvent(type: .placing, message: "choosing a cluster and nodes for \(plan.request.instances) instance(s)")]
             return BlockTransition(block: block, events: events)
         }
-        let decided = try await registry.transition(blockId: blockId) { block, reservations in
+        let request = try await guided(plan, snapshot: snapshot, action: "allocation")
+        let decided = try await registry.transition(blockId: blockId) { [self] block, reservations in
             guard block.phase != .deleting else { throw BlockRemovedMeanwhile(blockId: blockId) }
             var block = block
-            switch Placer.place(plan.request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate) {
+            switch Placer.place(request, in: snapshot, reservations: reservations, newInstanceId: InstanceID.generate) {
             case .placed(let clusterId, let placed, let report):
                 block.phase = .starting
                 block.reason = nil
@@ -127,7 +153,7 @@ public struct PlacementService: Sendable {
                     BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus)
                 })
                 block.placementReport = report.json
-                return BlockTransition(block: block, events: [BlockEvent(type: .placed, message: report.summary)], reservations: placed)
+                return BlockTransition(block: block, events: fallbackEvents(report) + [BlockEvent(type: .placed, message: report.summary)], reservations: placed)
             case .unplaced(let report):
                 block.phase = .failed
                 block.reason = report.summary
@@ -154,20 +180,23 @@ extension PlacementService {
         var snapshot = try await snapshot()
         snapshot.clusters = snapshot.clusters.filter { $0.id == clusterId }
         let frozen = snapshot
-        let transition = try await registry.transition(blockId: block.blockId) { current, reservations in
+        var scalePlan = plan
+        scalePlan.clusterRule = nil  // the block stays on its cluster
+        let request = try await guided(scalePlan, snapshot: frozen, action: "scale")
+        let transition = try await registry.transition(blockId: block.blockId) { [self] current, reservations in
             var updated = current
-            switch Placer.place(plan.request, in: frozen, reservations: reservations, newInstanceId: InstanceID.generate) {
-            case .placed(_, let placed, _):
+            switch Placer.place(request, in: frozen, reservations: reservations, newInstanceId: InstanceID.generate) {
+            case .placed(_, let placed, let report):
                 updated.placement.instances += placed.map { BlockPlacement.Instance(instanceId: $0.instanceId, nodeId: $0.nodeId, gpus: $0.gpus) }
                 updated.desiredInstances = updated.placement.instances.count
                 let where_ = placed.map { "\($0.instanceId) on node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: ", ")
-                return BlockTransition(block: updated, events: [BlockEvent(type: .scaledUp, message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (\(where_)): \(reason)")], reservations: placed)
+                return BlockTransition(block: updated, events: fallbackEvents(report) + [BlockEvent(type: .scaledUp, message: "\(current.placement.instances.count) → \(updated.placement.instances.count) instances (\(where_)): \(reason)")], reservations: placed)
             case .unplaced(let report):
                 return BlockTransition(block: current, events: [BlockEvent(type: .scaleUpBlocked, message: "wanted \(count) more instance(s) (\(reason)) but none fits on cluster \(clusterId): \(report.lines.joined(separator: " "))")])
             }
         }
         let grew = transition.block.placement.instances.count > block.placement.instances.count
-        return (grew ? transition.block : nil, transition.events.first?.message ?? "")
+        return (grew ? transition.block : nil, transition.events.last?.message ?? "")
     }
 }
 

@@ -7,12 +7,41 @@ public struct PlacementRequest: Sendable {
     public var instances: Int
     public var selection: ClusterSelection
     public var resources: ResourceRequest
+    /// A custom clusterAllocator's selection: only these clusters (of those that pass the filters), in this
+    /// order. `nil`: the built-in ranking.
+    public var clusterOrder: [String]?
+    /// A custom resourceAllocator's node and GPUs per instance on one cluster; each is checked against the
+    /// filters and the ledger, and one that cannot be is left to the built-in (and noted in the report).
+    public var nodeChoices: NodeChoices?
 
     public init(blockId: String, instances: Int, selection: ClusterSelection, resources: ResourceRequest) {
         self.blockId = blockId
         self.instances = instances
         self.selection = selection
         self.resources = resources
+    }
+}
+
+/// Per instance (by index), the node and GPU ids a custom resourceAllocator chose on `clusterId`.
+public struct NodeChoices: Sendable, Equatable {
+    public struct Choice: Sendable, Equatable {
+        public var node: String
+        public var gpus: [String]
+
+        public init(node: String, gpus: [String]) {
+            self.node = node
+            self.gpus = gpus
+        }
+    }
+
+    public var clusterId: String
+    public var policy: String
+    public var choices: [Int: Choice]
+
+    public init(clusterId: String, policy: String, choices: [Int: Choice]) {
+        self.clusterId = clusterId
+        self.policy = policy
+        self.choices = choices
     }
 }
 
@@ -64,6 +93,13 @@ public enum Placer {
             }
             return a.cluster.id < b.cluster.id
         }
+        if let order = request.clusterOrder {
+            let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+            for candidate in candidates where position[candidate.cluster.id] == nil {
+                verdicts.append(.init(clusterId: candidate.cluster.id, outcome: "not-selected", reasons: ["not selected by the clusterAllocator policy"], nodes: []))
+            }
+            candidates = candidates.filter { position[$0.cluster.id] != nil }.sorted { position[$0.cluster.id]! < position[$1.cluster.id]! }
+        }
         let matched = candidates.count
 
         // 3. The first candidate whose nodes can host every instance wins.
@@ -74,14 +110,15 @@ public enum Placer {
                 continue
             }
             switch fit(request, into: candidate.cluster, ledger: ledger, ttl: snapshot.ttl, plugins: plugins, newInstanceId: newInstanceId) {
-            case .placed(let placed, let nodes):
+            case .placed(let placed, let nodes, let notes):
                 for reservation in placed { ledger.add(reservation) }
                 verdicts.append(.init(clusterId: candidate.cluster.id, outcome: "chosen", reasons: [], nodes: nodes))
                 let summary = "placed \(placed.count) instance(s) on cluster \(candidate.cluster.id): "
                     + placed.map { "\($0.instanceId) → node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: "; ")
-                    + " (\(matched) of \(snapshot.clusters.count) clusters matched the filters, tried \(rank + 1))"
-                return .placed(clusterId: candidate.cluster.id, reservations: placed,
-                               report: PlacementReport(summary: summary, clusters: trimmed(verdicts)))
+                    + " (\(matched) of \(snapshot.clusters.count) clusters \(request.clusterOrder == nil ? "matched the filters" : "selected by the clusterAllocator policy"), tried \(rank + 1))"
+                var report = PlacementReport(summary: summary, clusters: trimmed(verdicts))
+                if !notes.isEmpty { report.notes = notes }
+                return .placed(clusterId: candidate.cluster.id, reservations: placed, report: report)
             case .failed(let nodes):
                 verdicts.append(.init(clusterId: candidate.cluster.id, outcome: "no-fit",
                                       reasons: ["no way to fit \(request.instances) instance(s) on its nodes"], nodes: nodes))
@@ -90,6 +127,8 @@ public enum Placer {
 
         let summary = snapshot.clusters.isEmpty
             ? "no cluster is registered"
+            : request.clusterOrder?.isEmpty == true
+            ? "the clusterAllocator policy selected none of the \(snapshot.clusters.count - rejected.count) cluster(s) that passed the filters"
             : "no cluster can host \(request.instances) instance(s) of \(request.blockId): \(rejected.count) of \(snapshot.clusters.count) rejected by the filters, \(matched) matched but had no node that fits"
         for cluster in rejected.prefix(max(0, reportedClusters - verdicts.count)) {
             verdicts.append(.init(clusterId: cluster.id, outcome: "rejected", reasons: rejectionReasons(request, cluster, ttl: snapshot.ttl), nodes: []))
@@ -101,7 +140,7 @@ public enum Placer {
         return .unplaced(PlacementReport(summary: summary, clusters: verdicts))
     }
 
-    private static func metricsHold(_ request: PlacementRequest, _ cluster: CapacitySnapshot.Cluster) -> Bool {
+    static func metricsHold(_ request: PlacementRequest, _ cluster: CapacitySnapshot.Cluster) -> Bool {
         guard let metricsQuery = request.selection.metricsQuery else { return true }
         return (cluster.metrics["freshNodes"]?.numberValue ?? 0) > 0 && metricsQuery.matches(cluster.metrics)
     }
@@ -135,6 +174,8 @@ public enum Placer {
         var ledger = ledger
         var placed: [Reservation] = []
         var firstInstance: [NodeEvaluation] = []
+        var notes: [String] = []
+        let choices = request.nodeChoices?.clusterId == cluster.id ? request.nodeChoices : nil
         for instance in 0..<request.instances {
             let state = PlacementState(clusterId: cluster.id, blockId: request.blockId, instance: instance, instances: request.instances, ttl: ttl)
             var evaluations = cluster.nodes.map {
@@ -149,10 +190,19 @@ public enum Placer {
                 return .failed(verdicts)
             }
             NodeEvaluation.score(&evaluations, feasible: feasible, request: request.resources, state: state, plugins: plugins)
-            let bestIndex = feasible.min { a, b in
+            var bestIndex = feasible.min { a, b in
                 let x = evaluations[a], y = evaluations[b]
                 return x.total != y.total ? x.total > y.total : x.candidate.id < y.candidate.id
             }!
+            if let choices, let choice = choices.choices[instance] {
+                switch Self.check(choice, in: evaluations, request: request.resources) {
+                case .success(let (index, gpus)):
+                    bestIndex = index
+                    if request.resources.gpus > 0 { evaluations[index].candidate.assignedGPUs = gpus }
+                case .failure(let problem):
+                    notes.append("resourceAllocator policy \(choices.policy), instance \(instance): \(problem); the built-in chose node \(evaluations[bestIndex].candidate.id)")
+                }
+            }
             evaluations[bestIndex].chosen = true
             let best = evaluations[bestIndex].candidate
             let reservation = Reservation(
@@ -172,11 +222,45 @@ public enum Placer {
             if x.passed && x.total != y.total { return x.total > y.total }
             return a.offset < b.offset
         }.map(\.element)
-        return .placed(placed, nodes: PlacementReport.nodeVerdicts(ordered, plugins: plugins, limit: reportedNodes))
+        return .placed(placed, nodes: PlacementReport.nodeVerdicts(ordered, plugins: plugins, limit: reportedNodes), notes: notes)
+    }
+
+    /// A custom policy's node and GPUs, if the filters and the ledger allow them: the node must have passed
+    /// every filter for this instance, and the GPUs must be as many as asked, each one that qualified
+    /// (free enough after reservations, of the wanted model, ...).
+    static func check(_ choice: NodeChoices.Choice, in evaluations: [NodeEvaluation], request: ResourceRequest)
+        -> Result<(Int, [CapacitySnapshot.GPU]), PlacementChoiceProblem> {
+        guard let index = evaluations.firstIndex(where: { $0.candidate.id == choice.node }) else {
+            return .failure(PlacementChoiceProblem(description: "node_id \"\(choice.node.prefix(80))\" is not a node of the cluster"))
+        }
+        let evaluation = evaluations[index]
+        guard evaluation.passed else {
+            return .failure(PlacementChoiceProblem(description: "node_id \(choice.node) cannot host the instance: \(evaluation.reasons.joined(separator: "; "))"))
+        }
+        guard request.gpus > 0 else {
+            return choice.gpus.isEmpty ? .success((index, [])) : .failure(PlacementChoiceProblem(description: "gpus \(choice.gpus) given but the block asks for none"))
+        }
+        guard Set(choice.gpus).count == request.gpus, choice.gpus.count == request.gpus else {
+            return .failure(PlacementChoiceProblem(description: "gpus \(choice.gpus) must name \(request.gpus) distinct GPU(s)"))
+        }
+        var gpus: [CapacitySnapshot.GPU] = []
+        for id in choice.gpus {
+            guard let gpu = evaluation.candidate.qualifyingGPUs.first(where: { $0.gpu.id == id }) else {
+                let why = evaluation.candidate.gpuRejections.first { $0.hasPrefix("GPU \(id):") } ?? "GPU \(id) is not a GPU of node \(choice.node)"
+                return .failure(PlacementChoiceProblem(description: "gpus: \(why)"))
+            }
+            gpus.append(gpu.gpu)
+        }
+        return .success((index, gpus))
     }
 
     enum ClusterFit {
-        case placed([Reservation], nodes: [PlacementReport.NodeVerdict])
+        case placed([Reservation], nodes: [PlacementReport.NodeVerdict], notes: [String])
         case failed([PlacementReport.NodeVerdict])
     }
+}
+
+/// Why a custom resourceAllocator's choice was not taken.
+struct PlacementChoiceProblem: Error, CustomStringConvertible {
+    var description: String
 }

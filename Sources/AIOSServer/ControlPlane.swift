@@ -3,6 +3,7 @@ import AIOSBlock
 import AIOSMetrics
 import AIOSModel
 import AIOSPlacement
+import AIOSPolicy
 import AIOSRuntime
 import AIOSStore
 import Foundation
@@ -24,14 +25,18 @@ public struct ControlPlane: Sendable {
     let thirdParty: ThirdPartyDeployer
     let secrets: BlockSecrets
     let logger: Logger
+    /// Registered custom policies (their workers of a removed block stop with it).
+    let policies: CustomPolicies?
     /// Removals under way: concurrent `removeBlock`s of one block share one removal.
     let removals = BlockRemovals()
 
-    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets, logger: Logger) {
+    init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets,
+         policies: CustomPolicies? = nil, logger: Logger) {
         self.secrets = secrets
         self.registry = registry
         self.metrics = metrics
-        self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger)
+        self.policies = policies
+        self.placement = PlacementService(registry: registry, metrics: metrics, logger: logger, policies: policies)
         self.instances = instances
         self.thirdParty = thirdParty
         self.logger = logger
@@ -130,6 +135,7 @@ public struct ControlPlane: Sendable {
         let resolved = try spec.resolve(with: component.spec)
         // Routing, autoscaling and stability settings are read once, here: a bad value is a 400 naming it.
         _ = try BlockPolicySettings(validating: resolved, spec: spec)
+        try await checkCustomPolicyKinds(resolved, spec: spec)
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
         if spec.isDryRun {
@@ -323,8 +329,23 @@ public struct ControlPlane: Sendable {
             // A concurrent removal of the same block finished first.
         }
         await instances.forget(blockId: block.blockId)
+        await policies?.release(owner: block.blockId)
         logger.info("block removed", metadata: ["blockId": "\(block.blockId)"])
         return task
+    }
+
+    /// A block may name a registered custom policy only where its kind is used (a load balancer cannot be an autoscaler).
+    private func checkCustomPolicyKinds(_ resolved: ResolvedBlock, spec: BlockSpec) async throws {
+        guard let policies else { return }
+        var errors: [FieldError] = []
+        for kind in PolicyKind.allCases {
+            guard let uri = resolved.policies[kind.rawValue]?["policyRuleURI"]?.stringValue, let registered = await policies.policy(uri: uri),
+                  registered.definition.kind != kind else { continue }
+            let location = BlockSpec.policyLocation(kind.rawValue, values: spec.values, valuesPath: spec.valuesPath)
+            errors.append(FieldError(path: location / "policyRuleURI",
+                                     message: "\(uri) is a registered \(registered.definition.kind.rawValue) policy; it cannot serve as \(kind.rawValue)"))
+        }
+        if !errors.isEmpty { throw APIError.validation(errors) }
     }
 
     /// Finishes work that a crash interrupted, in this order: what the drivers run is reconciled with the records,

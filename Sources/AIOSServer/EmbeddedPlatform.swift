@@ -1,6 +1,8 @@
 import AIOSBlock
 import AIOSGateway
 import AIOSMetrics
+import AIOSModel
+import AIOSPolicy
 import AIOSRuntime
 import AIOSSplits
 import AIOSStore
@@ -40,6 +42,10 @@ public struct EmbeddedPlatform: Sendable {
         public var httpIdleTimeout: Double = 15
         /// Directories split tasks may read models from (`--model-dir`).
         public var modelDirectories: [String] = []
+        /// The Python that has the policy SDK (`aios_policy`): it checks archives and starts policy workers.
+        public var policyPython = "python3"
+        /// How custom policy workers are contained (`--policy-sandbox`).
+        public var policySandbox = PolicySandboxMode.bwrap
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -85,7 +91,19 @@ public struct EmbeddedPlatform: Sendable {
         let security = try await PlatformSecurity.make(configuration: configuration, registry: registry, secrets: secrets, logger: logger)
 
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
-        let executors = Executors()
+        let policies = CustomPolicies(
+            configuration: .init(python: configuration.policyPython, sandbox: configuration.policySandbox,
+                                 directory: configuration.dataDirectory.appendingPathComponent("policies")),
+            logger: logger)
+        try await PolicyRegistrations.load(registry: registry, into: policies, logger: logger)
+        await policies.setEventSink { [logger] blockId, event in
+            do {
+                _ = try await registry.transition(blockId: blockId) { block, _ in BlockTransition(block: block, events: [event]) }
+            } catch {
+                logger.debug("a policy event has no block to go to", metadata: ["owner": "\(blockId)", "error": "\(error)"])
+            }
+        }
+        let executors = Executors(policies: policies)
         let oci = await OCIEngine.detect(preference: configuration.ociEngine, flags: configuration.ociFlags)
         switch oci {
         case .success(let engine):
@@ -112,10 +130,10 @@ public struct EmbeddedPlatform: Sendable {
             configuration: .init(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)),
             logger: logger)
         let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
-                                        secrets: BlockSecrets(box: secrets), logger: logger)
+                                        secrets: BlockSecrets(box: secrets), policies: policies, logger: logger)
         let sampler = ProcessSampler()
         let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
-                                 sampler: sampler, metrics: metrics, logger: logger)
+                                 sampler: sampler, metrics: metrics, logger: logger, policies: policies)
         try await controlPlane.registerLocalCluster(HostInventory.collect())
         let localMetrics = LocalMetricsService(
             metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
@@ -130,7 +148,7 @@ public struct EmbeddedPlatform: Sendable {
         }
 
         let host = configuration.host
-        let vdags = VDAGService(registry: registry, executors: executors, host: host, security: security.grpc(scope: .infer), logger: logger)
+        let vdags = VDAGService(registry: registry, executors: executors, host: host, security: security.grpc(scope: .infer), policies: policies, logger: logger)
         await vdags.startAll()
         let splits = try SplitService(
             registry: registry, blocks: controlPlane, metrics: metrics, splitterDriver: hostDriver, vdags: vdags, executors: executors,
@@ -143,7 +161,7 @@ public struct EmbeddedPlatform: Sendable {
         let logger = self.logger
         let app = Application(
             router: HTTPAPI(controlPlane: controlPlane, gateway: gateway, sampler: sampler, vdags: vdags, splits: splits, registries: registries,
-                            scaler: scaler, security: security).router(),
+                            scaler: scaler, security: security, policies: PolicyRegistrations(registry: registry, policies: policies, logger: logger)).router(),
             server: try security.httpServer(idleTimeout: configuration.httpIdleTimeout),
             configuration: .init(address: .hostname(host, port: configuration.httpPort), serverName: "aios",
                                  availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
@@ -161,7 +179,7 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags, splits: splits), scaler, grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags, splits: splits, policies: policies), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
@@ -174,6 +192,7 @@ struct InstanceShutdownService: Service {
     let thirdParty: ThirdPartyDeployer
     let vdags: VDAGService
     let splits: SplitService
+    let policies: CustomPolicies
 
     func run() async throws {
         try? await gracefulShutdown()
@@ -184,6 +203,7 @@ struct InstanceShutdownService: Service {
             await vdags.shutdown()
             await thirdParty.shutdown()
             await instances.shutdown()
+            await policies.shutdown()
         }.value
     }
 }

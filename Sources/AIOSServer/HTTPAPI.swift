@@ -32,10 +32,12 @@ struct HTTPAPI: Sendable {
     let registries: ContainerRegistries
     let scaler: BlockScaler?
     let security: PlatformSecurity
+    let policies: PolicyRegistrations?
 
     init(controlPlane: ControlPlane, gateway: InferenceGateway, sampler: ProcessSampler, vdags: VDAGService, splits: SplitService,
-         registries: ContainerRegistries, scaler: BlockScaler?, security: PlatformSecurity) {
+         registries: ContainerRegistries, scaler: BlockScaler?, security: PlatformSecurity, policies: PolicyRegistrations? = nil) {
         self.security = security
+        self.policies = policies
         self.registries = registries
         self.scaler = scaler
         self.controlPlane = controlPlane
@@ -80,6 +82,7 @@ struct HTTPAPI: Sendable {
         VDAGRoutes(vdags: vdags).add(to: router)
         SplitRoutes(splits: splits).add(to: router)
         registries.addRoutes(to: router)
+        policies?.addRoutes(to: router)
         TokenRoutes(authority: security.authority).add(to: router)
 
         router.post("api/:action") { request, context -> Response in
@@ -162,9 +165,6 @@ struct HTTPAPI: Sendable {
             }
             return Response.json(.array(logs))
         }
-        router.get("api/policies") { _, _ -> Response in
-            Response.json(.array(try await registry.policies().map(Views.policy)))
-        }
         router.get("api/tasks") { request, _ -> Response in
             let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
             return Response.json(.array(try await registry.tasks(limit: max(1, min(limit, 1000))).map(Views.task)))
@@ -180,9 +180,9 @@ struct HTTPAPI: Sendable {
     }
 
     /// Reads the request body as one JSON or YAML document.
-    static func document(from request: Request, allowEmpty: Bool = false) async throws -> JSONValue {
+    static func document(from request: Request, allowEmpty: Bool = false, limit: Int = maxBodyBytes) async throws -> JSONValue {
         var request = request
-        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: limit)
         if allowEmpty, buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
         let contentType = request.headers[.contentType]
         if let contentType, contentType.lowercased().hasPrefix("multipart/") {

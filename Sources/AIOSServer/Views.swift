@@ -73,12 +73,4 @@ enum Views {
         ])
     }
 
-    static func policy(_ policy: PolicyRecord) -> JSONValue {
-        .object([
-            "policyRuleURI": .string(policy.uri),
-            "kind": .string(policy.kind),
-            "document": policy.document,
-            "createdAt": time(policy.createdAt),
-        ])
-    }
 }

@@ -179,6 +179,10 @@ public actor InMemoryRegistry: Registry {
         policiesByURI[uri]
     }
 
+    public func deletePolicy(uri: String) throws {
+        guard policiesByURI.removeValue(forKey: uri) != nil else { throw RegistryError.notFound(kind: "policy", id: uri) }
+    }
+
     public func policies() -> [PolicyRecord] {
         policiesByURI.values.sorted { ($0.kind, $0.uri) < ($1.kind, $1.uri) }
     }

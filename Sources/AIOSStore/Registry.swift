@@ -49,6 +49,8 @@ public protocol Registry: Sendable {
     func putPolicy(_ policy: PolicyRecord) async throws
     func policy(uri: String) async throws -> PolicyRecord?
     func policies() async throws -> [PolicyRecord]
+    /// Removes a policy; `RegistryError.notFound` when it does not exist.
+    func deletePolicy(uri: String) async throws
 
     // vDAGs and their controllers
     /// Stores a new vDAG with its task; `RegistryError.duplicate` when the URI exists.

@@ -300,6 +300,13 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    public func deletePolicy(uri: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM policies WHERE uri = ?", arguments: [uri])
+            if db.changesCount == 0 { throw RegistryError.notFound(kind: "policy", id: uri) }
+        }
+    }
+
     private static func policy(_ row: Row) throws -> PolicyRecord {
         let uri: String = row["uri"]
         guard let document = JSONValue.decodeJSON(Data((row["document"] as String).utf8)) else {

@@ -46,6 +46,16 @@ struct Apply: AsyncParsableCommand {
             if kind == .component, file != "-" {
                 submitted = Self.resolvingRuntimeDirectory(submitted, against: URL(fileURLWithPath: file).deletingLastPathComponent())
             }
+            if kind == .policy {
+                do {
+                    submitted = try Self.attachingArchive(submitted, relativeTo: file == "-" ? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+                                                                                          : URL(fileURLWithPath: file).deletingLastPathComponent())
+                } catch {
+                    printError("\(label): \(error)")
+                    failures += 1
+                    continue
+                }
+            }
             let reply = try await server.client.post("/api/\(kind.action)", body: submitted.jsonData())
             do {
                 let body = try reply.get()
@@ -107,9 +117,26 @@ struct Apply: AsyncParsableCommand {
             return .failure(Problem(description: error.description))
         }
         guard let kind = SpecKind.detect(values) else {
-            return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId), block (blockComponentURI) or vDAG (vdagName)"))
+            return .failure(Problem(description: "cannot tell what this spec is: expected a component (componentId), cluster (id with regionId, nodes or clusterMetadata), node (clusterId), block (blockComponentURI), vDAG (vdagName) or policy (name, version, code, policy_parameters)"))
         }
         return .success(kind)
+    }
+
+    /// A policy document whose `code` is a path to an archive (AIOS writes it so) with the archive read and sent
+    /// as base64 (`code.archive`); a path is relative to the spec file's directory.
+    static func attachingArchive(_ document: JSONValue, relativeTo directory: URL) throws -> JSONValue {
+        let envelope = try SpecEnvelope(document: document)
+        guard let path = envelope.values["code"]?.stringValue else { return document }
+        guard !path.contains("://") else {
+            throw Problem(description: "code: \(path) is a URL; download the archive and name the file (the platform fetches no URL)")
+        }
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        guard size <= 10 * 1024 * 1024 else { throw Problem(description: "code: \(url.path) is \(size) bytes; archives of at most 10 MiB are accepted") }
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw Problem(description: "code: cannot read \(url.path)") }
+        var values = envelope.values
+        values["code"] = ["archive": .string(data.base64EncodedString())]
+        return .object(values)
     }
 
     /// The component with a relative `runtime.cwd` and `containerRegistryInfo.initContainer.cwd` (or none, when
@@ -181,6 +208,7 @@ struct Apply: AsyncParsableCommand {
         case .cluster: result["clusterId"]?.stringValue ?? "?"
         case .node: "\(result["clusterId"]?.stringValue ?? "?")/\(result["nodeId"]?.stringValue ?? "?")"
         case .block: "\(result["blockId"]?.stringValue ?? "?") (\(result["phase"]?.stringValue ?? "?"))"
+        case .policy: "\(result["policy_rule_uri"]?.stringValue ?? "?") (\(result["type"]?.stringValue ?? "?"), archive \(result["code"]?["digest"]?.stringValue?.prefix(19) ?? "?"))"
         case .vdag: "\(result["vdagURI"]?.stringValue ?? "?") (nodes: \((result["assignment"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value.stringValue ?? "?")" }.joined(separator: ", ")))"
         }
     }

@@ -1,3 +1,4 @@
+import AIOSPolicy
 import AIOSServer
 import ArgumentParser
 import Foundation
@@ -52,10 +53,19 @@ struct Up: AsyncParsableCommand {
     @Option(name: .customLong("model-dir"), help: "A directory split tasks may read models from (repeat it); no other host file is opened as a model.")
     var modelDirectories: [String] = []
 
+    @Option(help: "Python with the policy SDK (aios_policy): checks policy archives and starts their workers; default $AIOS_POLICY_PYTHON, else the --python-venv's python, else python3.")
+    var policyPython: String? = ProcessInfo.processInfo.environment["AIOS_POLICY_PYTHON"]
+
+    @Option(help: "How custom policies are contained: bwrap (default: bubblewrap, no network, read-only root, rlimits) or rlimits-only (where bubblewrap cannot run; no isolation beyond resource limits).")
+    var policySandbox: String = "bwrap"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
+        guard PolicySandboxMode(rawValue: policySandbox) != nil else {
+            throw ValidationError("--policy-sandbox must be bwrap or rlimits-only")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -114,6 +124,8 @@ struct Up: AsyncParsableCommand {
         configuration.keepLogs = keepLogs
         configuration.httpIdleTimeout = httpIdleTimeout
         configuration.modelDirectories = modelDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.policyPython = policyPython ?? configuration.pythonVirtualEnv.map { "\($0)/bin/python" } ?? "python3"
+        configuration.policySandbox = PolicySandboxMode(rawValue: policySandbox) ?? .bwrap
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

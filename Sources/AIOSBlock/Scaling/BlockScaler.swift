@@ -1,5 +1,6 @@
 import AIOSMetrics
 import AIOSModel
+import AIOSPolicy
 import AIOSRuntime
 import AIOSStore
 import AIOSWire
@@ -22,6 +23,8 @@ public actor BlockScaler: Service {
     private let metrics: LiveMetrics
     private let logger: Logger
     private let tick: Duration
+    /// Registered custom policies: a block whose `autoscaler` names one asks it first.
+    private let policies: CustomPolicies?
 
     private struct BlockState {
         var nextScaleCheck = Date.distantPast
@@ -42,7 +45,8 @@ public actor BlockScaler: Service {
     private var busy: Set<String> = []
 
     public init(registry: any Registry, executors: Executors, instances: InstanceManager, placement: any InstancePlacing,
-         sampler: ProcessSampler, metrics: LiveMetrics, logger: Logger, tick: Duration = .seconds(1)) {
+         sampler: ProcessSampler, metrics: LiveMetrics, logger: Logger, tick: Duration = .seconds(1), policies: CustomPolicies? = nil) {
+        self.policies = policies
         self.registry = registry
         self.executors = executors
         self.instances = instances
@@ -108,6 +112,22 @@ public actor BlockScaler: Service {
         guard records.count == block.placement.instances.count, records.allSatisfy(\.healthy) else { return false }
 
         let signals = await signals(block)
+        let sinceUp = now.timeIntervalSince(state.lastScaleUp), sinceDown = now.timeIntervalSince(state.lastScaleDown)
+        if let custom = await customDecision(block, settings: settings, signals: signals, sinceScaleUp: sinceUp, sinceScaleDown: sinceDown) {
+            let current = block.placement.instances.count
+            if custom.desired > current {
+                state.lastScaleUp = now
+                blocks[block.blockId] = state
+                await scaleUp(block, by: custom.desired - current, reason: custom.reason)
+                return true
+            } else if custom.desired < current {
+                state.lastScaleDown = now
+                blocks[block.blockId] = state
+                await scaleDown(block, by: current - custom.desired, reason: custom.reason, preferring: custom.victims)
+                return true
+            }
+            return false
+        }
         guard let decision = Autoscaler.decide(
             current: block.placement.instances.count, minInstances: block.minInstances, maxInstances: block.maxInstances,
             settings: settings, signals: signals,
@@ -129,6 +149,65 @@ public actor BlockScaler: Service {
             return true
         }
         return false
+    }
+
+    /// The block's custom autoscaler's decision, bounded by `minInstances`/`maxInstances` and the cooldowns;
+    /// `nil` when the block has none registered or it failed (the built-in decides; the events say why).
+    private func customDecision(_ block: BlockRecord, settings: AutoscalerSettings, signals: [Autoscaler.InstanceSignal],
+                                sinceScaleUp: Double, sinceScaleDown: Double) async -> (desired: Int, reason: String, victims: [String])? {
+        guard let policies, let rule = (try? PolicyRule.read(block.resolved.policies, kind: .autoscaler, location: .root)) ?? nil,
+              await policies.isRegistered(rule.uri) else { return nil }
+        let current = block.placement.instances.map(\.instanceId)
+        var perInstance: [String: JSONValue] = [:]
+        for signal in signals {
+            var values: [String: JSONValue] = ["load": .number(Double(signal.load)), "queue_length": .number(Double(signal.load))]
+            if let cpu = signal.cpu { values["cpu"] = .number(cpu) }
+            if let gpu = signal.gpu { values["gpu"] = .number(gpu) }
+            perInstance[signal.instanceId] = .object(values)
+        }
+        var clusterData = JSONValue.null
+        if let clusterId = block.placement.clusterId { clusterData = await metrics.document(clusterId: clusterId) }
+        let input: JSONValue = [
+            "block_data": ["id": .string(block.blockId), "blockId": .string(block.blockId), "minInstances": .number(Double(block.minInstances)),
+                           "maxInstances": .number(Double(block.maxInstances)), "metrics": .object(perInstance)],
+            "cluster_data": clusterData,
+            "current_instances": .array(current.map(JSONValue.string)),
+        ]
+        let uri = rule.uri ?? "-"
+        let failure: PolicyFailure
+        switch await policies.evaluate(rule, owner: block.blockId, input: input) {
+        case .builtIn:
+            return nil
+        case .decided(let result):
+            switch PolicyOutputs.scaling(result, current: current) {
+            case .success(let scaling):
+                var wanted = current.count
+                var victims: [String] = []
+                switch scaling {
+                case .skip: return (current.count, "", [])
+                case .up(let count): wanted = current.count + count
+                case .down(let list): wanted = current.count - list.count; victims = list
+                }
+                var desired = min(max(wanted, block.minInstances), block.maxInstances)
+                var reason = "autoscaler policy \(uri) asked for \(wanted) instance(s)"
+                if desired != wanted { reason += " (bounded by minInstances \(block.minInstances) and maxInstances \(block.maxInstances) to \(desired))" }
+                if desired > current.count && sinceScaleUp < settings.scaleUpCooldown {
+                    reason += String(format: "; scale-up waits for its cooldown (%.0f of %.0f s)", sinceScaleUp, settings.scaleUpCooldown)
+                    desired = current.count
+                } else if desired < current.count && min(sinceScaleDown, sinceScaleUp) < settings.scaleDownCooldown {
+                    reason += String(format: "; scale-down waits for its cooldown (%.0f of %.0f s)", min(sinceScaleDown, sinceScaleUp), settings.scaleDownCooldown)
+                    desired = current.count
+                }
+                await policies.report(owner: block.blockId, kind: .autoscaler, type: .policyDecided, reason)
+                return (desired, reason, victims)
+            case .failure(let bad):
+                failure = bad
+            }
+        case .failed(let failed):
+            failure = failed
+        }
+        await policies.reportFallback(rule, owner: block.blockId, failure, builtIn: "the built-in autoscaler (\(settings.signal.rawValue))")
+        return nil
     }
 
     /// Each instance's CPU use against its allocation, its GPUs' utilisation, and its requests.
@@ -191,9 +270,12 @@ public actor BlockScaler: Service {
 
     /// Removes the least loaded instances: no new requests go to them, the ones in flight finish (up to
     /// 30 s), then they stop and their resources are released.
-    private func scaleDown(_ block: BlockRecord, by count: Int, reason: String) async {
+    private func scaleDown(_ block: BlockRecord, by count: Int, reason: String, preferring chosen: [String] = []) async {
         let load = executors.executor(for: block.blockId)?.metrics().instances ?? [:]
+        // The ones a custom policy named go first.
         let order = block.placement.instances.enumerated().sorted { a, b in
+            let ca = chosen.contains(a.element.instanceId), cb = chosen.contains(b.element.instanceId)
+            if ca != cb { return ca }
             let la = (load[a.element.instanceId]?.inFlight ?? 0) + (load[a.element.instanceId]?.queued ?? 0)
             let lb = (load[b.element.instanceId]?.inFlight ?? 0) + (load[b.element.instanceId]?.queued ?? 0)
             return la != lb ? la < lb : a.offset > b.offset
@@ -280,6 +362,49 @@ public actor BlockScaler: Service {
             }
         }
         blocks[block.blockId]?.failures = failures
+        await customStability(block, replies: replies)
+    }
+
+    /// A registered custom stabilityChecker sees each check's results (`{block_data, cluster_data,
+    /// health_check_data: {id: bool}, instances}`); it may name instances to replace (`{replace: [ids]}`),
+    /// which the runtime does. Anything else is advice only; a wrong id is a fallback event.
+    private func customStability(_ block: BlockRecord, replies: [String: Aios_Instance_V1_HealthReply?]) async {
+        guard let policies, let rule = (try? PolicyRule.read(block.resolved.policies, kind: .stabilityChecker, location: .root)) ?? nil,
+              await policies.isRegistered(rule.uri), !replies.isEmpty else { return }
+        let current = block.placement.instances.map(\.instanceId)
+        var health: [String: JSONValue] = [:]
+        for (id, reply) in replies { health[id] = .bool(reply.map { InstanceClient.unhealthyReason($0) == nil } ?? false) }
+        var clusterData = JSONValue.null
+        if let clusterId = block.placement.clusterId { clusterData = await metrics.document(clusterId: clusterId) }
+        let input: JSONValue = [
+            "block_data": ["id": .string(block.blockId), "blockId": .string(block.blockId), "minInstances": .number(Double(block.minInstances)),
+                           "maxInstances": .number(Double(block.maxInstances))],
+            "cluster_data": clusterData, "health_check_data": .object(health), "instances": .array(current.map(JSONValue.string)),
+        ]
+        let uri = rule.uri ?? "-"
+        switch await policies.evaluate(rule, owner: block.blockId, input: input) {
+        case .builtIn:
+            return
+        case .decided(let result):
+            guard let list = (result["replace"] ?? result["unhealthy"])?.arrayValue else { return }
+            var victims: [String] = []
+            for (index, entry) in list.enumerated() {
+                guard let id = entry.stringValue, current.contains(id) else {
+                    await policies.reportFallback(rule, owner: block.blockId, PolicyFailure(.output, "\(entry.jsonString().prefix(80)) is not an instance of the block", field: "replace[\(index)]"),
+                                                  builtIn: "the built-in health threshold")
+                    return
+                }
+                if !victims.contains(id) { victims.append(id) }
+            }
+            for victim in victims {
+                await instances.replace(blockId: block.blockId, instanceId: victim, reason: "stabilityChecker policy \(uri) asked to replace it")
+            }
+            if !victims.isEmpty {
+                await policies.report(owner: block.blockId, kind: .stabilityChecker, type: .policyDecided, "stabilityChecker policy \(uri) replaced \(victims.joined(separator: ", "))")
+            }
+        case .failed(let failure):
+            await policies.reportFallback(rule, owner: block.blockId, failure, builtIn: "the built-in health threshold")
+        }
     }
 
     /// "Health answered \"unhealthy\": <its error>", from the status and the details' `error` (or the details).

@@ -28,6 +28,14 @@ public enum VDAGAssigner {
         fields: ["block.blockId": .string, "block.componentURI": .string, "block.phase": .string, "cluster.id": .string],
         openPrefixes: ["block", "component", "cluster"])
 
+    /// The blocks a filter-assigned node's filter matches (none for a manual node or a bad filter).
+    public static func matches(_ node: VDAGNode, blocks: [VDAGBlockCandidate]) -> [VDAGBlockCandidate] {
+        guard case .filter(_, let filter, _) = node.assignment else { return [] }
+        let tree = filter["blockQuery"] ?? filter
+        guard let query = try? FilterQuery.parse(tree, at: .root, schema: schema, samples: blocks.map(\.document)) else { return [] }
+        return blocks.filter { query.matches($0.document) }
+    }
+
     /// Node label → block id, or every node's problem at once.
     public static func assign(_ spec: VDAGSpec, blocks: [VDAGBlockCandidate]) throws(APIError) -> [String: String] {
         var assignment: [String: String] = [:]

@@ -7,6 +7,9 @@ public struct VDAGPlan: Sendable {
         public var blockId: String
         public var preprocess: VDAGProcessor
         public var postprocess: VDAGProcessor
+        /// The rules as written: a registered custom policy of their URI runs before the built-in step.
+        public var preprocessingRule: VDAGProcessingRule?
+        public var postprocessingRule: VDAGProcessingRule?
     }
 
     public var uri: String
@@ -39,7 +42,8 @@ public struct VDAGPlan: Sendable {
                     steps.append(.identity)
                 }
             }
-            nodes[node.label] = Node(label: node.label, blockId: blockId, preprocess: steps[0], postprocess: steps[1])
+            nodes[node.label] = Node(label: node.label, blockId: blockId, preprocess: steps[0], postprocess: steps[1],
+                                     preprocessingRule: node.preprocessing, postprocessingRule: node.postprocessing)
         }
         if !errors.isEmpty { throw APIError.validation(errors) }
         self.uri = spec.uri.description

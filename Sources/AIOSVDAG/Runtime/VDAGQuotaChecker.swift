@@ -15,6 +15,11 @@ public final class VDAGQuotaChecker: Sendable {
         self.maxSessions = maxSessions
     }
 
+    /// Requests of `session` counted in the current window.
+    public func recent(session: String, now: Double = Date().timeIntervalSince1970) -> Int {
+        sessions.withLock { ($0[session] ?? []).filter { $0 > now - quota.windowSeconds }.count }
+    }
+
     public func admit(session: String, now: Double = Date().timeIntervalSince1970) throws(InferenceError) {
         let window = quota.windowSeconds, limit = quota.maxRequests
         let admitted = sessions.withLock { sessions -> Bool in

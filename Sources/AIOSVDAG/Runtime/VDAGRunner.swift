@@ -1,6 +1,7 @@
 import AIOSBlock
 import AIOSGateway
 import AIOSModel
+import AIOSPolicy
 import AIOSWire
 import Foundation
 
@@ -16,10 +17,13 @@ public struct VDAGRunner: Sendable {
     public let plan: VDAGPlan
     public let stats: VDAGStats
     private let invoke: VDAGBlockInvoker
+    /// Registered custom policies: a node's pre/post-processing rule naming one runs it.
+    public let policies: CustomPolicies?
 
-    public init(plan: VDAGPlan, stats: VDAGStats = VDAGStats(), invoke: @escaping VDAGBlockInvoker) {
+    public init(plan: VDAGPlan, stats: VDAGStats = VDAGStats(), policies: CustomPolicies? = nil, invoke: @escaping VDAGBlockInvoker) {
         self.plan = plan
         self.stats = stats
+        self.policies = policies
         self.invoke = invoke
     }
 
@@ -69,13 +73,13 @@ public struct VDAGRunner: Sendable {
         let began = ContinuousClock.now
         do throws(InferenceError) {
             var packet = input
-            packet.data = try node.preprocess.apply(packet.data)
+            packet.data = try await process(packet, rule: node.preprocessingRule, kind: .preprocessing, builtIn: node.preprocess, blockId: node.blockId)
             let outputs = try await invoke(node.blockId, packet, deadline)
             guard !outputs.isEmpty else {
                 throw InferenceError(.internal, "it returned no output")
             }
             var output = Replies.single(outputs, request: packet)
-            output.data = try node.postprocess.apply(output.data)
+            output.data = try await process(output, rule: node.postprocessingRule, kind: .postprocessing, builtIn: node.postprocess, blockId: node.blockId)
             stats.record(node: label, seconds: began.duration(to: .now).seconds, failed: false)
             return output
         } catch {
@@ -86,6 +90,31 @@ public struct VDAGRunner: Sendable {
             if error.code == .cancelled { throw error }
             throw InferenceError(error.code, "vDAG \(plan.uri): node \(label) (block \(node.blockId)) failed: \(error.message)")
         }
+    }
+
+    /// A processing step: the custom policy of `rule` when one is registered (`{packet}` in, `{packet}` out,
+    /// the packet's `data` taken from it), else, or when it fails (the node's block's events say so), the
+    /// built-in step.
+    private func process(_ packet: AIOSPacket, rule: VDAGProcessingRule?, kind: PolicyKind, builtIn: VDAGProcessor, blockId: String) async throws(InferenceError) -> String {
+        guard let policies, let rule, let uri = rule.policyURI, builtIn == .identity else { return try builtIn.apply(packet.data) }
+        let policyRule = PolicyRule(kind: kind, uri: uri, parameters: rule.parameters, settings: [:], location: .root)
+        let failure: PolicyFailure
+        switch await policies.evaluate(policyRule, owner: blockId, input: ["packet": RequestView(packet: packet).json]) {
+        case .builtIn:
+            return try builtIn.apply(packet.data)
+        case .decided(let result):
+            switch PolicyOutputs.packet(result) {
+            case .success(let out):
+                let data = out.objectValue.map { $0["data"] ?? .null } ?? out
+                return data.stringValue ?? data.jsonString()
+            case .failure(let bad):
+                failure = bad
+            }
+        case .failed(let failed):
+            failure = failed
+        }
+        await policies.reportFallback(policyRule, owner: blockId, failure, builtIn: "identity")
+        return try builtIn.apply(packet.data)
     }
 
     /// A node's input: its one parent's output (in the request's session), or from several parents

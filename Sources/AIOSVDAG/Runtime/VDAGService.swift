@@ -1,5 +1,6 @@
 import AIOSBlock
 import AIOSModel
+import AIOSPolicy
 import AIOSRuntime
 import AIOSStore
 import AIOSWire
@@ -27,12 +28,15 @@ public actor VDAGService {
     private let host: String
     private let security: GRPCServerSecurity
     private let logger: Logger
+    /// Registered custom policies: assignment, pre/post-processing and quota rules may name them.
+    private let policies: CustomPolicies?
     private var running: [String: Running] = [:]
     /// Controllers being created: their ids are taken while the create suspends.
     private var creating: Set<String> = []
     private var shuttingDown = false
 
-    public init(registry: any Registry, executors: Executors, host: String, security: GRPCServerSecurity = .none, logger: Logger) {
+    public init(registry: any Registry, executors: Executors, host: String, security: GRPCServerSecurity = .none, policies: CustomPolicies? = nil, logger: Logger) {
+        self.policies = policies
         self.registry = registry
         self.executors = executors
         self.host = host
@@ -42,6 +46,41 @@ public actor VDAGService {
 
     // MARK: vDAGs
 
+    /// Nodes whose `assignmentPolicyRule` names a registered custom policy get its choice among the blocks
+    /// their filter matched (`{node, candidates}` in, `{block_id}` out); a failed or impossible answer keeps
+    /// the built-in's (least loaded) choice, and the notes say so.
+    private func customAssignment(_ spec: VDAGSpec, blocks: [VDAGBlockCandidate], assignment: [String: String]) async -> ([String: String], [String]) {
+        guard let policies else { return (assignment, []) }
+        var assignment = assignment
+        var notes: [String] = []
+        for node in spec.nodes {
+            guard case .filter(let uri?, _, let parameters) = node.assignment, await policies.isRegistered(uri) else { continue }
+            let matches = VDAGAssigner.matches(node, blocks: blocks)
+            let rule = PolicyRule(kind: .assignment, uri: uri, parameters: parameters, settings: [:], location: node.path)
+            let input: JSONValue = [
+                "node": ["label": .string(node.label), "builtInChoice": assignment[node.label].map(JSONValue.string) ?? .null],
+                "candidates": .array(matches.map { ["block_id": .string($0.blockId), "document": $0.document, "load": .number($0.load), "serving": .bool($0.serving)] }),
+            ]
+            let owner = "vdag:\(spec.uri.description)"
+            switch await policies.evaluate(rule, owner: owner, input: input) {
+            case .decided(let result):
+                switch PolicyOutputs.block(result, offered: Set(matches.map(\.blockId))) {
+                case .success(let blockId):
+                    assignment[node.label] = blockId
+                    notes.append("node \(node.label): assignment policy \(uri) chose block \(blockId)")
+                case .failure(let failure):
+                    await policies.rejectOutput(rule, owner: owner, failure)
+                    notes.append("node \(node.label): assignment policy \(uri) failed (\(failure)); the built-in chose \(assignment[node.label] ?? "-")")
+                }
+            case .failed(let failure):
+                notes.append("node \(node.label): assignment policy \(uri) failed (\(failure)); the built-in chose \(assignment[node.label] ?? "-")")
+            case .builtIn:
+                break
+            }
+        }
+        return (assignment, notes)
+    }
+
     public func create(_ document: JSONValue) async throws -> ActionOutcome {
         let spec = try VDAGSpec(envelope: SpecEnvelope(document: document))
         let graph = Self.graphView(spec.graph)
@@ -49,17 +88,20 @@ public actor VDAGService {
             // The graph is valid; the assignment is reported, and its problems do not fail the check.
             var result: [String: JSONValue] = ["vdagURI": .string(spec.uri.description), "valid": true, "graph": graph]
             do {
-                result["assignment"] = .object(try VDAGAssigner.assign(spec, blocks: try await candidates()).mapValues(JSONValue.string))
+                let blocks = try await candidates()
+                let (assignment, _) = await customAssignment(spec, blocks: blocks, assignment: try VDAGAssigner.assign(spec, blocks: blocks))
+                result["assignment"] = .object(assignment.mapValues(JSONValue.string))
             } catch let error as APIError {
                 result["assignmentProblems"] = .array(error.fields.map { ["path": .string($0.path), "message": .string($0.message)] })
             }
             return ActionOutcome(taskId: "", result: .object(result))
         }
-        let assignment = try VDAGAssigner.assign(spec, blocks: try await candidates())
+        let blocks = try await candidates()
+        let (assignment, assignmentNotes) = await customAssignment(spec, blocks: blocks, assignment: try VDAGAssigner.assign(spec, blocks: blocks))
         let plan = try VDAGPlan(spec: spec, assignment: assignment)
         var result: [String: JSONValue] = [
             "vdagURI": .string(spec.uri.description), "assignment": .object(assignment.mapValues(JSONValue.string)),
-            "graph": graph, "notes": .array(plan.notes.map(JSONValue.string)),
+            "graph": graph, "notes": .array((assignmentNotes + plan.notes).map(JSONValue.string)),
         ]
         guard spec.isStored else {
             result["dryRun"] = true
@@ -244,7 +286,7 @@ public actor VDAGService {
         let spec = try VDAGSpec(envelope: SpecEnvelope(document: .object(vdag.document)))
         let plan = try VDAGPlan(spec: spec, assignment: vdag.assignment)
         let executors = self.executors
-        let runner = VDAGRunner(plan: plan) { blockId, packet, deadline throws(InferenceError) in
+        let runner = VDAGRunner(plan: plan, policies: policies) { blockId, packet, deadline throws(InferenceError) in
             guard let executor = executors.executor(for: blockId) else {
                 throw InferenceError(.unavailable, "block \(blockId) is not running (removed, or its instances are not started)")
             }

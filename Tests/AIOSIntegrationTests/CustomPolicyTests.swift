@@ -1,0 +1,403 @@
+import AIOSModel
+import Foundation
+import XCTest
+
+/// Users' policies, registered as code and run in real sandboxed workers (bubblewrap where it runs here, else
+/// `--policy-sandbox rlimits-only`) by a real `aios up`: each policy point, what the events say, and hostile
+/// policies contained.
+final class CustomPolicyTests: XCTestCase {
+    var directory: URL!
+    var platform: PlatformProcess!
+    /// The sandbox the platform runs with here.
+    var sandbox = "bwrap"
+
+    override func setUp() async throws {
+        guard PlatformProcess.pythonVirtualEnv != nil else { throw XCTSkip("custom policies need the repository's .venv (make venv)") }
+        sandbox = PolicyArchive.bubblewrapWorks ? "bwrap" : "rlimits-only"
+        directory = temporaryDirectory("policies")
+        platform = try PlatformProcess(dataDirectory: directory, arguments: ["--policy-sandbox", sandbox])
+        let reply = try await platform.post("/api/addComponent", json: Fixtures.envelope(Fixtures.chatComponent))
+        XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+    }
+
+    override func tearDown() async throws {
+        platform?.stop()
+        platform = nil
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: Helpers
+
+    /// Registers a policy whose `code/function.py` is `source`; returns the reply.
+    @discardableResult
+    func register(_ name: String, kind: String, source: String, version: String = "v1", parameters: JSONValue = [:],
+                  settings: JSONValue = [:], expect status: Int = 201) async throws -> PlatformProcess.Reply {
+        let archive = try PolicyArchive.tarGz(["code/function.py": source])
+        let reply = try await platform.post("/api/policies", json: [
+            "name": .string(name), "version": .string(version), "type": .string(kind),
+            "policy_parameters": parameters, "policy_settings": settings, "description": "test policy",
+            "code": ["archive": .string(archive.base64EncodedString())],
+        ])
+        XCTAssertEqual(reply.status, status, reply.body.jsonString())
+        return reply
+    }
+
+    /// A block of the echo component on cluster `local` (or `cluster`) with `policies` (name → rule values).
+    func createBlock(_ id: String, min: Int = 1, max: Int = 1, policies: [String: JSONValue]) async throws -> PlatformProcess.Reply {
+        var rules: [JSONValue] = []
+        for (name, rule) in policies.sorted(by: { $0.key < $1.key }) {
+            var values = rule.objectValue ?? [:]
+            values["name"] = .string(name)
+            rules.append(["values": .object(values)])
+        }
+        return try await platform.post("/api/createBlock", json: Fixtures.envelope([
+            "blockId": .string(id), "blockComponentURI": "model.chat:1.0.0-stable",
+            "minInstances": .number(Double(min)), "maxInstances": .number(Double(max)), "policyRulesSpec": .array(rules),
+        ]))
+    }
+
+    func events(_ block: JSONValue, _ type: String) -> [String] {
+        (block["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue == type }.compactMap { $0["message"]?.stringValue }
+    }
+
+    func waitForEvent(_ blockId: String, _ type: String, containing text: String, timeout: TimeInterval = 30) async throws -> JSONValue {
+        try await platform.waitForBlock(blockId, timeout: timeout) { block in
+            events(block, type).contains { $0.contains(text) }
+        }
+    }
+
+    func policy(_ uri: String) async throws -> JSONValue {
+        try await platform.get("/api/policies/\(uri)").body
+    }
+
+    func waitForPolicy(_ uri: String, status: String, timeout: TimeInterval = 30) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: JSONValue = .null
+        while Date() < deadline {
+            last = try await policy(uri)
+            if last["status"]?.stringValue == status { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTFail("policy \(uri) did not become \(status): \(last.jsonString())")
+        return last
+    }
+
+    // MARK: Registry
+
+    func testRegistryStoresChecksListsAndRemoves() async throws {
+        let reply = try await register("policy.loadBalancer.first", kind: "loadBalancer", source: PolicySources.firstInstance,
+                                       parameters: ["a": 1], settings: ["s": true])
+        let result = reply.body["result"] ?? .null
+        XCTAssertEqual(result["policy_rule_uri"]?.stringValue, "policy.loadBalancer.first:v1")
+        XCTAssertTrue(result["code"]?["digest"]?.stringValue?.hasPrefix("sha256:") == true, result.jsonString())
+        XCTAssertEqual(result["status"]?.stringValue, "Idle")
+
+        // AIOS's URI formula with a release tag; the kind from the name must agree with `type`.
+        let tagged = try await platform.post("/api/policies", json: [
+            "name": "pack", "version": "1.0", "release_tag": "stable", "type": "resourceAllocator",
+            "code": ["archive": .string(try PolicyArchive.tarGz(["code/function.py": PolicySources.firstInstance]).base64EncodedString())],
+        ])
+        XCTAssertEqual(tagged.body["result"]?["policy_rule_uri"]?.stringValue, "pack:1.0-stable", tagged.body.jsonString())
+        let list = try await platform.get("/api/policies").body.arrayValue ?? []
+        XCTAssertEqual(Set(list.compactMap { $0["policy_rule_uri"]?.stringValue }), ["policy.loadBalancer.first:v1", "pack:1.0-stable"])
+
+        // Bad documents and archives name the field; nothing is stored.
+        let wrongKind = try await platform.post("/api/policies", json: [
+            "name": "policy.autoscaler.x", "version": "1", "type": "loadBalancer", "code": ["archive": "AAAA"],
+        ])
+        XCTAssertEqual(wrongKind.status, 400)
+        XCTAssertTrue(wrongKind.body.jsonString().contains("\"type\""), wrongKind.body.jsonString())
+        let traversal = try await platform.post("/api/policies", json: [
+            "name": "evil", "version": "1", "type": "loadBalancer",
+            "code": ["archive": .string(try PolicyArchive.tarGz(["code/function.py": PolicySources.firstInstance, "code/../../escape.py": "x"]).base64EncodedString())],
+        ])
+        XCTAssertEqual(traversal.status, 400, traversal.body.jsonString())
+        XCTAssertTrue(traversal.body.jsonString().contains("code"), traversal.body.jsonString())
+        let noFunction = try await platform.post("/api/policies", json: [
+            "name": "empty", "version": "1", "type": "loadBalancer",
+            "code": ["archive": .string(try PolicyArchive.tarGz(["code/other.py": "x = 1\n"]).base64EncodedString())],
+        ])
+        XCTAssertEqual(noFunction.status, 400, noFunction.body.jsonString())
+        let url = try await platform.post("/api/policies", json: ["name": "remote", "version": "1", "type": "loadBalancer", "code": "https://example.com/p.zip"])
+        XCTAssertEqual(url.status, 400)
+        let missing = try await platform.get("/api/policies/evil:1")
+        XCTAssertEqual(missing.status, 404)
+
+        // Registering needs deploy or admin: a read token is refused.
+        let read = try await platform.post("/api/tokens", json: ["name": "reader", "scopes": ["read"]]).body["token"]?.stringValue
+        let refused = try await platform.post("/api/policies", json: ["name": "x", "version": "1"], token: .some(read))
+        XCTAssertEqual(refused.status, 403)
+
+        // A policy in use cannot be removed; after its block is gone it can.
+        let created = try await createBlock("lb-user", policies: ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.first:v1"]])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        let blocked = try await platform.delete("/api/policies/policy.loadBalancer.first:v1")
+        XCTAssertEqual(blocked.status, 409, blocked.body.jsonString())
+        XCTAssertTrue(blocked.body.jsonString().contains("lb-user"))
+        // ... and a block may not use it as another kind.
+        let misuse = try await createBlock("misuse", policies: ["autoscaler": ["policyRuleURI": "policy.loadBalancer.first:v1"]])
+        XCTAssertEqual(misuse.status, 400, misuse.body.jsonString())
+        _ = try await platform.post("/api/removeBlock", json: ["blockId": "lb-user"])
+        let removed = try await platform.delete("/api/policies/policy.loadBalancer.first:v1")
+        XCTAssertEqual(removed.status, 200, removed.body.jsonString())
+        let gone = try await platform.get("/api/policies/policy.loadBalancer.first:v1")
+        XCTAssertEqual(gone.status, 404)
+    }
+
+    // MARK: Policy points
+
+    /// AIOS's example load balancer (`python/aios_policy/examples`), unchanged, pins a header's requests to one instance.
+    func testLoadBalancerPinsByHeader() async throws {
+        let code = try String(contentsOf: PolicyArchive.example("load_balancer_session_pinning"), encoding: .utf8)
+        try await register("policy.loadBalancer.session-pinning", kind: "loadBalancer", source: code)
+        let uri = "policy.loadBalancer.session-pinning:v1"
+        let created = try await createBlock("pinned", min: 3, max: 3, policies: ["loadBalancer": ["policyRuleURI": .string(uri), "parameters": ["header": "x-user"]]])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        _ = try await platform.waitForPhase("pinned", "Ready", timeout: 60)
+        _ = try await waitForPolicy(uri, status: "Ready")
+
+        var servedBy: [String: Set<String>] = [:]
+        for round in 0..<4 {
+            for user in ["alice", "bob", "carol"] {
+                let reply = try await platform.post("/v1/infer", json: ["block_id": "pinned", "session_id": .string("s-\(round)"), "data": ["text": .string(user)]],
+                                                    headers: [("x-user", user)])
+                XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+                servedBy[user, default: []].insert(reply.body["data"]?["instanceId"]?.stringValue ?? "?")
+            }
+        }
+        for (user, instances) in servedBy { XCTAssertEqual(instances.count, 1, "\(user) went to \(instances)") }
+        XCTAssertGreaterThan(Set(servedBy.values.flatMap { $0 }).count, 1, "new users are spread: \(servedBy)")
+        let block = try await waitForEvent("pinned", "PolicyDecided", containing: "loadBalancer policy \(uri) chose")
+        XCTAssertFalse(events(block, "PolicyResolved").isEmpty || events(block, "PolicyFallback").contains { $0.contains("loadBalancer") && !$0.contains("starting") },
+                       "\(events(block, "PolicyFallback"))")
+        let status = try await policy(uri)
+        XCTAssertGreaterThanOrEqual(status["calls"]?.intValue ?? 0, 12, status.jsonString())
+    }
+
+    /// A clusterAllocator that picks the cluster with the most free GPU memory among those with a label, and a
+    /// resourceAllocator that packs both instances on the node with the lowest id.
+    func testClusterAndResourceAllocators() async throws {
+        for (id, tags, free) in [("blue-small", ["blue"], 10_000.0), ("blue-big", ["blue"], 30_000.0), ("red-huge", ["red"], 70_000.0)] {
+            var cluster = Fixtures.gpuCluster.objectValue ?? [:]
+            cluster["id"] = .string(id)
+            cluster["tags"] = .array(tags.map(JSONValue.string))
+            cluster["nodes"] = ["count": 2, "nodeData": [
+                ["id": "n1", "vcpus": ["count": 32], "memory": 256000, "gpus": ["gpus": [["modelName": "A100", "memory": 40960], ["modelName": "A100", "memory": 40960]]]],
+                ["id": "n2", "vcpus": ["count": 32], "memory": 256000, "gpus": ["gpus": [["modelName": "A100", "memory": 40960], ["modelName": "A100", "memory": 40960]]]],
+            ]]
+            let reply = try await platform.post("/api/createCluster", json: Fixtures.envelope(.object(cluster)))
+            XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+            for node in ["n1", "n2"] {
+                let pushed = try await platform.post("/api/nodeMetrics", json: Fixtures.nodeMetrics(cluster: id, node: node, gpus: [(5, free / 4, 40960), (5, free / 4, 40960)]))
+                XCTAssertEqual(pushed.status, 200, pushed.body.jsonString())
+            }
+        }
+        let selector = try String(contentsOf: PolicyArchive.example("cluster_allocator_most_free_gpu"), encoding: .utf8)
+        try await register("policy.clusterAllocator.most-free-gpu", kind: "clusterAllocator", source: selector, parameters: ["max_clusters": 3])
+        try await register("policy.resourceAllocator.pack", kind: "resourceAllocator", source: PolicySources.packer)
+        let created = try await createBlock("placed", min: 2, max: 2, policies: [
+            "clusterAllocator": ["policyRuleURI": "policy.clusterAllocator.most-free-gpu:v1", "parameters": ["label": "blue"]],
+            "resourceAllocator": ["policyRuleURI": "policy.resourceAllocator.pack:v1", "parameters": ["gpus": 1]],
+        ])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        let block = try await platform.waitForBlock("placed", timeout: 60) { $0["placement"]?["clusterId"]?.stringValue != nil }
+        XCTAssertEqual(block["placement"]?["clusterId"]?.stringValue, "blue-big", block.jsonString())
+        let nodes = (block["placement"]?["instances"]?.arrayValue ?? []).compactMap { $0["nodeId"]?.stringValue }
+        XCTAssertEqual(nodes, ["n1", "n1"], "packed on the lowest node id: \(block.jsonString())")
+        let gpus = (block["placement"]?["instances"]?.arrayValue ?? []).compactMap { $0["gpus"]?.arrayValue?.first?.stringValue }
+        XCTAssertEqual(Set(gpus), ["0", "1"], "one GPU each, never the same: \(block.jsonString())")
+        let decided = events(block, "PolicyDecided")
+        XCTAssertTrue(decided.contains { $0.contains("clusterAllocator policy policy.clusterAllocator.most-free-gpu:v1 selected blue-big, blue-small") }, "\(decided)")
+        XCTAssertTrue(decided.contains { $0.contains("post_dry_run chose blue-big") }, "\(decided)")
+        XCTAssertTrue(decided.contains { $0.contains("resourceAllocator policy policy.resourceAllocator.pack:v1 (allocation) chose on cluster blue-big: n1 GPUs 0; n1 GPUs 1") }, "\(decided)")
+    }
+
+    /// An autoscaler that follows a metric (the cluster's GPU utilisation) scales up within maxInstances.
+    func testAutoscalerFollowsAMetric() async throws {
+        try await register("policy.autoscaler.gpu-follower", kind: "autoscaler", source: PolicySources.gpuFollower)
+        let uri = "policy.autoscaler.gpu-follower:v1"
+        let created = try await createBlock("scaled", min: 1, max: 3, policies: [
+            "autoscaler": ["policyRuleURI": .string(uri), "settings": ["interval_seconds": 1, "scale_up_cooldown_seconds": 0]],
+        ])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        _ = try await platform.waitForPhase("scaled", "Ready", timeout: 60)
+        // The local cluster's node reports busy GPUs: the policy asks for one instance per 30 % of utilisation.
+        let pushed = try await platform.post("/api/nodeMetrics", json: Fixtures.nodeMetrics(cluster: "local", node: "local", gpus: [(95, 1000, 40960)]))
+        XCTAssertEqual(pushed.status, 200, pushed.body.jsonString())
+        let block = try await platform.waitForBlock("scaled", timeout: 60) { ($0["placement"]?["instances"]?.arrayValue?.count ?? 0) == 3 }
+        let decided = events(block, "PolicyDecided")
+        XCTAssertTrue(decided.contains { $0.contains("autoscaler policy \(uri) asked for 4 instance(s) (bounded by minInstances 1 and maxInstances 3 to 3)") }, "\(decided)")
+        XCTAssertFalse(events(block, "ScaledUp").isEmpty)
+    }
+
+    // MARK: Hostile policies
+
+    /// Each misbehaviour is contained: the built-in decides, the block keeps serving, the event says why, and
+    /// the platform (and the other blocks) carry on.
+    func testHostilePoliciesAreContained() async throws {
+        let cases: [(name: String, source: String, reason: String)] = [
+            ("reads-host-file", PolicySources.hostile("open(\(String(reflecting: directory.appendingPathComponent("aios.db").path)), 'rb').read(16)"), "No such file"),
+            ("opens-socket", PolicySources.hostile("__import__('socket').create_connection(('127.0.0.1', 22), timeout=1)"), "rror"),
+            ("writes-outside-tmp", PolicySources.hostile("open('/etc/aios-was-here', 'w').write('x')"), "rror"),
+            ("forks-in-a-loop", PolicySources.forkLoop, "rror"),
+            ("allocates-4gb", PolicySources.hostile("bytearray(4 * 1024 ** 3)"), "MemoryError"),
+            ("loops-forever", PolicySources.hostile("exec('while True: pass')"), "deadline"),
+            ("returns-garbage", "class AIOSv1PolicyRule:\n    def __init__(self, *a): pass\n    def eval(self, p, i, c): return {'instance_id': ['not', 'an', 'id']}\n", "instance_id"),
+            ("returns-unknown", "class AIOSv1PolicyRule:\n    def __init__(self, *a): pass\n    def eval(self, p, i, c): return {'instance_id': 'inst-nobody'}\n", "is not one of the ready instances"),
+        ]
+        // A healthy block beside them, with its own (good) custom balancer.
+        try await register("policy.loadBalancer.good", kind: "loadBalancer", source: PolicySources.firstInstance)
+        let bystanderCreated = try await createBlock("bystander", policies: ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.good:v1"]])
+        XCTAssertEqual(bystanderCreated.status, 200, bystanderCreated.body.jsonString())
+        for hostile in cases {
+            try await register("policy.loadBalancer.\(hostile.name)", kind: "loadBalancer", source: hostile.source)
+            let reply = try await createBlock(hostile.name, policies: ["loadBalancer": ["policyRuleURI": .string("policy.loadBalancer.\(hostile.name):v1")]])
+            XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+        }
+        for hostile in cases { _ = try await platform.waitForPhase(hostile.name, "Ready", timeout: 90) }
+        _ = try await platform.waitForPhase("bystander", "Ready", timeout: 60)
+        for hostile in cases {
+            var fallback: [String] = []
+            let deadline = Date().addingTimeInterval(40)
+            while Date() < deadline {
+                let reply = try await platform.post("/v1/infer", json: ["block_id": .string(hostile.name), "data": ["text": "hi"]])
+                XCTAssertEqual(reply.status, 200, "\(hostile.name): the built-in must serve: \(reply.body.jsonString())")
+                let block = try await platform.get("/api/blocks/\(hostile.name)").body
+                fallback = events(block, "PolicyFallback")
+                if fallback.contains(where: { $0.contains(hostile.reason) }) { break }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            XCTAssertTrue(fallback.contains { $0.contains(hostile.reason) && $0.contains("built-in round robin decided") },
+                          "\(hostile.name): \(fallback)")
+        }
+        // Nothing escaped: no file outside the sandbox, the platform and the bystander serve.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/aios-was-here"))
+        let bystander = try await platform.post("/v1/infer", json: ["block_id": "bystander", "data": ["text": "still here"]])
+        XCTAssertEqual(bystander.status, 200, bystander.body.jsonString())
+        XCTAssertEqual(bystander.body["data"]?["text"]?.stringValue, "STILL HERE")
+        let good = try await policy("policy.loadBalancer.good:v1")
+        XCTAssertEqual(good["status"]?.stringValue, "Ready", good.jsonString())
+        // A policy that keeps failing is Degraded, with its last error.
+        let looping = try await waitForPolicy("policy.loadBalancer.loops-forever:v1", status: "Degraded", timeout: 60)
+        XCTAssertTrue(looping["lastError"]?.stringValue?.contains("deadline") == true, looping.jsonString())
+        let health = try await platform.get("/healthz")
+        XCTAssertEqual(health.status, 200)
+    }
+}
+
+/// Policy sources the tests register.
+enum PolicySources {
+    /// loadBalancer: always the first ready instance.
+    static let firstInstance = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                self.parameters = parameters
+            def eval(self, parameters, input_data, context):
+                return {"instance_id": sorted(input_data["instances"])[0]}
+        """
+
+    /// A loadBalancer whose eval runs `statement` first (it is expected to fail), then answers.
+    static func hostile(_ statement: String) -> String {
+        """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                \(statement)
+                return {"instance_id": input_data["instances"][0]}
+        """
+    }
+
+    static let forkLoop = """
+        import os
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                children = []
+                while True:
+                    pid = os.fork()
+                    if pid == 0:
+                        import time
+                        time.sleep(30)
+                        os._exit(0)
+                    children.append(pid)
+        """
+
+    /// resourceAllocator: the node with the lowest id, its first GPUs not taken by this block's earlier instances.
+    static let packer = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                self.parameters = parameters
+            def eval(self, parameters, input_data, context):
+                payload = input_data["payload"]
+                nodes = sorted(payload["healthy_nodes"], key=lambda n: n["id"])
+                want = int(parameters.get("gpus", 1))
+                for node in nodes:
+                    free = [g["gpu_id"] for g in node["gpus"] if g["qualifies"]]
+                    if len(free) >= want:
+                        return {"node_id": node["id"], "gpus": free[:want]}
+                raise ValueError("no node has room")
+        """
+
+    /// autoscaler: one instance per 30 % of the cluster's mean GPU utilisation.
+    static let gpuFollower = """
+        import math
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                gpu = ((input_data.get("cluster_data") or {}).get("cluster") or {}).get("gpu") or {}
+                utilisation = float(gpu.get("avgCudaUtilization", 0))
+                current = len(input_data["current_instances"])
+                wanted = max(1, math.ceil(utilisation / 30))
+                if wanted > current:
+                    return {"skip": False, "operation": "upscale", "instances_count": wanted - current}
+                return {"skip": True}
+        """
+}
+
+/// Policy archives for the tests, made with `tar`.
+enum PolicyArchive {
+    static func tarGz(_ files: [String: String]) throws -> Data {
+        let root = temporaryDirectory("policy-archive")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var names: [String] = []
+        for (name, text) in files {
+            let url = root.appendingPathComponent("tree").appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+            names.append(name)
+        }
+        let output = root.appendingPathComponent("policy.tar.gz")
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // Names with `..` go in as written (`-P`), so the platform's check is what refuses them.
+        tar.arguments = ["tar", "-czPf", output.path, "-C", root.appendingPathComponent("tree").path] + names.sorted()
+        try tar.run()
+        tar.waitUntilExit()
+        guard tar.terminationStatus == 0 else { throw PlatformError("tar failed with status \(tar.terminationStatus)") }
+        return try Data(contentsOf: output)
+    }
+
+    static func example(_ name: String) -> URL {
+        PlatformProcess.repositoryRoot.appendingPathComponent("python/aios_policy/examples/\(name)/code/function.py")
+    }
+
+    /// Whether bubblewrap can build a sandbox on this machine (else the tests run with rlimits only, and say so).
+    static let bubblewrapWorks: Bool = {
+        guard let venv = PlatformProcess.pythonVirtualEnv else { return false }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "\(venv)/bin/python")
+        probe.arguments = ["-m", "aios_policy.launch", "--probe"]
+        let out = Pipe()
+        probe.standardOutput = out
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        probe.waitUntilExit()
+        let works = JSONValue.decodeJSON(data)?["usable"]?.boolValue == true
+        if !works { print("bubblewrap cannot sandbox here: the custom policy tests run with --policy-sandbox rlimits-only") }
+        return works
+    }()
+}
