@@ -161,17 +161,17 @@ public actor CustomPolicies {
     /// Writes `event` for `owner`, at most one per owner, kind and type every `EventThrottle.window`; the
     /// next one says how many were left out.
     public func report(owner: String, kind: PolicyKind, type: BlockEventType, _ message: String) async {
-        guard let sink = eventSink, let skipped = throttle.admit("\(owner)|\(kind.rawValue)|\(type.rawValue)") else { return }
+        guard let skipped = throttle.admit("\(owner)|\(kind.rawValue)|\(type.rawValue)") else { return }
         let suffix = skipped > 0 ? " (\(skipped) more like it since the last event)" : ""
-        await sink(owner, BlockEvent(type: type, message: message + suffix))
+        if type == .policyFallback {
+            logger.info("custom policy failed; the built-in decides", metadata: ["owner": "\(owner)", "kind": "\(kind.rawValue)", "what": "\(message + suffix)"])
+        }
+        await eventSink?(owner, BlockEvent(type: type, message: message + suffix))
     }
 
     /// Reports a fallback: the policy, why, and that the built-in decided.
     public func reportFallback(_ rule: PolicyRule, owner: String, _ failure: PolicyFailure, builtIn: String) async {
         if failure.reason == .output { await rejectOutput(rule, owner: owner, failure) }
-        logger.info("custom policy failed; built-in decides", metadata: [
-            "policy": "\(rule.uri ?? "-")", "owner": "\(owner)", "reason": "\(failure)",
-        ])
         await report(owner: owner, kind: rule.kind, type: .policyFallback,
                      "\(rule.kind.rawValue) policy \(rule.uri ?? "-") failed (\(failure)); built-in \(builtIn) decided")
     }

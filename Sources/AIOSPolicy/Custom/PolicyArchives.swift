@@ -93,14 +93,15 @@ public struct PolicyArchives: Sendable {
         try? fileManager.removeItem(at: venv)
         let environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": host.runtimeDirectory.path, "PIP_DISABLE_PIP_VERSION_CHECK": "1"]
         // The venv is made at its final path (venvs hold absolute paths); `.complete` marks it usable.
-        let created = try await CommandRunner.output([host.configuration.python, "-m", "venv", venv.path], environment: environment, captureErrors: true, timeout: 120)
+        // From the sandbox's interpreter (the one that runs it), without pip: the platform's pip installs into it.
+        let created = try await CommandRunner.output([host.sandboxPython, "-m", "venv", "--without-pip", venv.path], environment: environment, captureErrors: true, timeout: 120)
         guard created.status == 0 else {
             try? fileManager.removeItem(at: venv)
             throw APIError.validation([FieldError(path: field, message: "cannot create the policy's virtualenv: \(created.standardError.suffix(400))")])
         }
         let requirements = host.codeDirectory(digest: digest).appendingPathComponent("code/requirements.txt").path
         let installed = try await CommandRunner.output(
-            [venv.appendingPathComponent("bin/python").path, "-m", "pip", "install", "--no-input", "-q", "-r", requirements],
+            [host.configuration.python, "-m", "pip", "--python", venv.appendingPathComponent("bin/python").path, "install", "--no-input", "-q", "-r", requirements],
             environment: environment, captureErrors: true, timeout: Self.installTimeout)
         guard installed.status == 0 else {
             try? fileManager.removeItem(at: venv)

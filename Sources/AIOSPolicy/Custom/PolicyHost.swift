@@ -40,6 +40,9 @@ public struct PolicyHost: Sendable {
     public let runAs: (uid: Int, gid: Int)?
     /// What the block events say about the containment.
     public let isolation: String
+    /// The interpreter that runs inside the sandbox (and that policy virtualenvs are made from): the platform
+    /// Python's real path, or, when that is private to root (a pyenv under /root), the system `python3`.
+    public let sandboxPython: String
 
     public var sdkDirectory: URL { runtimeDirectory.appendingPathComponent("sdk") }
     public var archivesDirectory: URL { configuration.directory.appendingPathComponent("archives") }
@@ -52,11 +55,13 @@ public struct PolicyHost: Sendable {
         let fileManager = FileManager.default
         let python = configuration.python
         let locate = try? await CommandRunner.output(
-            [python, "-c", "import aios_policy, os; print(os.path.dirname(os.path.abspath(aios_policy.__file__)))"],
+            [python, "-c", "import aios_policy, os, sys; print(os.path.dirname(os.path.abspath(aios_policy.__file__))); print(os.path.realpath(sys.executable))"],
             captureErrors: true, timeout: 30)
-        guard let locate, locate.status == 0, case let package = locate.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), !package.isEmpty else {
+        let lines = locate.map { $0.standardOutput.split(whereSeparator: \.isNewline).map(String.init) } ?? []
+        guard let locate, locate.status == 0, lines.count == 2 else {
             throw Unavailable(description: "the policy SDK (aios_policy) is not importable by \(python): install python/aios_policy into it, or start aios up with --policy-python naming one that has it")
         }
+        let package = lines[0], realPython = lines[1]
         let asRoot = geteuid() == 0
         let runAs: (uid: Int, gid: Int)? = asRoot ? (65534, 65534) : nil
         var runtime = configuration.directory.appendingPathComponent("run")
@@ -74,6 +79,13 @@ public struct PolicyHost: Sendable {
             _ = chmod(directory.path, 0o755)
         }
         try Self.stage(sdkPackage: URL(fileURLWithPath: package), into: runtime.appendingPathComponent("sdk"))
+        var sandboxPython = realPython
+        if asRoot && !Self.readableByAll(realPython) {
+            guard let system = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: { Self.readableByAll($0) }) else {
+                throw Unavailable(description: "custom policies run as uid 65534, which cannot reach \(realPython) (nor /usr/bin/python3): install python3 where every user can run it")
+            }
+            sandboxPython = system
+        }
 
         var isolation: String
         switch configuration.sandbox {
@@ -90,7 +102,7 @@ public struct PolicyHost: Sendable {
         }
         if let runAs { isolation += ", as uid \(runAs.uid)" }
         logger.notice("custom policies enabled", metadata: ["sandbox": "\(configuration.sandbox.rawValue)", "runtime": "\(runtime.path)", "isolation": "\(isolation)"])
-        return PolicyHost(configuration: configuration, runtimeDirectory: runtime, runAs: runAs, isolation: isolation)
+        return PolicyHost(configuration: configuration, runtimeDirectory: runtime, runAs: runAs, isolation: isolation, sandboxPython: sandboxPython)
     }
 
     /// Whether every directory from `/` down to `url` can be traversed by any user.
@@ -103,6 +115,15 @@ public struct PolicyHost: Sendable {
             path = (path as NSString).deletingLastPathComponent
         }
         return true
+    }
+
+    /// Whether any user can run the file at `path` (every directory above it traversable, the file readable
+    /// and executable by others, following symbolic links).
+    static func readableByAll(_ path: String) -> Bool {
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        var info = stat()
+        guard stat(real.path, &info) == 0, info.st_mode & 0o005 == 0o005 else { return false }
+        return traversableByAll(real.deletingLastPathComponent())
     }
 
     /// Copies the SDK's Python files (world-readable) so the sandbox reads a copy the sandbox uid can reach.
@@ -126,7 +147,7 @@ public struct PolicyHost: Sendable {
     /// The argv that starts a worker for the code of `digest` (through `aios_policy.launch`, which execs the sandbox).
     public func workerCommand(digest: String, hasVenv: Bool) -> (arguments: [String], environment: [String: String]) {
         var arguments = [configuration.python, "-s", "-m", "aios_policy.launch", "--code", codeDirectory(digest: digest).appendingPathComponent("code").path,
-                         "--mode", configuration.sandbox.launchMode, "--sdk", sdkDirectory.path]
+                         "--mode", configuration.sandbox.launchMode, "--sdk", sdkDirectory.path, "--python", sandboxPython]
         if hasVenv { arguments += ["--venv", venvDirectory(digest: digest).path] }
         if let runAs { arguments += ["--run-as", "\(runAs.uid):\(runAs.gid)"] }
         arguments += configuration.limits.launchArguments

@@ -67,7 +67,8 @@ actor PolicyWorker {
             if let retryAfter, ContinuousClock.now < retryAfter {
                 return .failure(PolicyFailure(.unavailable, "restarting after failures; last: \(health.lastError ?? "-")"))
             }
-            if deadline < deadlines.start / 4 {
+            // A short call (a load balancer's) does not wait for a start: the built-in decides meanwhile.
+            if deadline < .seconds(1) {
                 startInBackground()
                 return .failure(PolicyFailure(.unavailable, "the policy's worker is starting"))
             }

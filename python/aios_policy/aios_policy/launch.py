@@ -2,7 +2,7 @@
 
     python -m aios_policy.launch --code DIR [--venv DIR] [--mode bwrap|rlimits_only] [--run-as UID:GID]
                                  [--cpu S] [--as BYTES] [--nproc N] [--nofile N] [--fsize BYTES] [--bwrap PATH]
-                                 [--sdk DIR]
+                                 [--sdk DIR] [--python PATH]
     python -m aios_policy.launch --probe [--bwrap PATH]
 
 The first form builds the worker's argv and environment (:func:`build_worker_argv`, :func:`worker_env`)
@@ -43,6 +43,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--run-as", type=_run_as, help="UID:GID to switch to before bwrap (needed as root)")
     ap.add_argument("--bwrap", default="bwrap")
     ap.add_argument("--sdk", help="directory holding the aios_policy package to bind (default: this one's)")
+    ap.add_argument("--python", help="interpreter to run inside the sandbox when there is no --venv (default: this one's real path)")
     defaults = Limits()
     ap.add_argument("--cpu", type=int, default=defaults.cpu_seconds)
     ap.add_argument("--as", dest="address_space", type=int, default=defaults.address_space)
@@ -57,7 +58,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def command(args: argparse.Namespace) -> Tuple[List[str], dict]:
     """The worker's argv and environment for ``args``."""
-    python = os.path.join(args.venv, "bin", "python3") if args.venv else os.path.realpath(sys.executable)
+    python = os.path.join(args.venv, "bin", "python3") if args.venv else (args.python or os.path.realpath(sys.executable))
     spec = SandboxSpec(
         code_dir=os.path.realpath(args.code), python=python,
         venv_dir=os.path.realpath(args.venv) if args.venv else None,
