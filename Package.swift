@@ -228,6 +228,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AIOSPolicyTests",
+            dependencies: ["AIOSPolicy", "AIOSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "AIOSStoreTests",
             dependencies: ["AIOSStore", "AIOSModel"],
             swiftSettings: swiftSettings

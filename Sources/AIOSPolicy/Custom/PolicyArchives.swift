@@ -63,6 +63,10 @@ public struct PolicyArchives: Sendable {
             let errors = report["errors"]?.arrayValue?.compactMap(\.stringValue) ?? []
             throw APIError.validation([FieldError(path: field, message: "the archive is refused: " + (errors.isEmpty ? "it could not be read" : errors.joined(separator: "; ")))])
         }
+        let problems = Self.requirementProblems(staging)
+        guard problems.isEmpty else {
+            throw APIError.validation([FieldError(path: field / "requirements.txt", message: problems.joined(separator: "; "))])
+        }
         Self.makeReadable(staging)
         if !fileManager.fileExists(atPath: code.path) {
             _ = rename(staging.path, code.path)
@@ -75,13 +79,51 @@ public struct PolicyArchives: Sendable {
         return facts
     }
 
-    /// Whether the extracted code lists any requirement (not only blank lines and comments).
-    static func hasRequirements(_ code: URL) -> Bool {
-        guard let text = try? String(contentsOf: code.appendingPathComponent("code/requirements.txt"), encoding: .utf8) else { return false }
-        return text.split(whereSeparator: \.isNewline).contains { line in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+    /// The requirement lines of the extracted code (comments and blank lines left out).
+    static func requirementLines(_ code: URL) -> [String] {
+        guard let text = try? String(contentsOf: code.appendingPathComponent("code/requirements.txt"), encoding: .utf8) else { return [] }
+        return text.split(whereSeparator: \.isNewline).compactMap { line in
+            let trimmed = String(line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
         }
+    }
+
+    /// Whether the extracted code lists any requirement.
+    static func hasRequirements(_ code: URL) -> Bool {
+        !requirementLines(code).isEmpty
+    }
+
+    /// Requirements are installed on the host, outside the sandbox, so only named packages from the index are
+    /// accepted (`name[extras] <specifiers> ; <marker>`), as wheels: no pip options, paths, URLs or VCS links,
+    /// and nothing built from source (which would run the package's code here).
+    static func requirementProblems(_ code: URL) -> [String] {
+        let lines = requirementLines(code)
+        var problems: [String] = []
+        if lines.count > 100 { problems.append("at most 100 requirements, got \(lines.count)") }
+        let name = /[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._, -]*\])?/
+        let version = /\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*/
+        for (index, line) in lines.prefix(100).enumerated() {
+            let requirement = String(line.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces)
+            guard line.utf8.count <= 256, let match = requirement.prefixMatch(of: name) else {
+                problems.append("line \(index + 1) (\(line.prefix(60))) is not a package name: options, paths and URLs are not accepted")
+                continue
+            }
+            var rest = requirement[match.range.upperBound...]
+            var first = true
+            while !rest.isEmpty {
+                if !first {
+                    guard rest.first == "," else { break }
+                    rest = rest.dropFirst()
+                }
+                guard let specifier = rest.prefixMatch(of: version) else { break }
+                rest = rest[specifier.range.upperBound...]
+                first = false
+            }
+            if !rest.trimmingCharacters(in: .whitespaces).isEmpty {
+                problems.append("line \(index + 1) (\(line.prefix(60))): expected name[extras] and version specifiers such as ==1.2 or >=1,<2")
+            }
+        }
+        return problems
     }
 
     /// A virtualenv of the policy's own (never the platform's), with `code/requirements.txt` installed by pip.
@@ -101,7 +143,7 @@ public struct PolicyArchives: Sendable {
         }
         let requirements = host.codeDirectory(digest: digest).appendingPathComponent("code/requirements.txt").path
         let installed = try await CommandRunner.output(
-            [host.configuration.python, "-m", "pip", "--python", venv.appendingPathComponent("bin/python").path, "install", "--no-input", "-q", "-r", requirements],
+            [host.configuration.python, "-m", "pip", "--python", venv.appendingPathComponent("bin/python").path, "install", "--no-input", "-q", "--only-binary", ":all:", "-r", requirements],
             environment: environment, captureErrors: true, timeout: Self.installTimeout)
         guard installed.status == 0 else {
             try? fileManager.removeItem(at: venv)
