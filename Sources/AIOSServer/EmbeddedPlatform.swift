@@ -46,6 +46,8 @@ public struct EmbeddedPlatform: Sendable {
         public var policyPython = "python3"
         /// How custom policy workers are contained (`--policy-sandbox`).
         public var policySandbox = PolicySandboxMode.bwrap
+        /// The bubblewrap program (`--policy-bwrap`).
+        public var policyBwrap = "bwrap"
 
         public init(dataDirectory: URL, host: String = "127.0.0.1", httpPort: Int = 8420, grpcPort: Int = 50052,
                     metricsTTL: TimeInterval = 30, metricsInterval: TimeInterval = 10) {
@@ -93,9 +95,10 @@ public struct EmbeddedPlatform: Sendable {
         let metrics = LiveMetrics(ttl: configuration.metricsTTL)
         let policies = CustomPolicies(
             configuration: .init(python: configuration.policyPython, sandbox: configuration.policySandbox,
-                                 directory: configuration.dataDirectory.appendingPathComponent("policies")),
+                                 directory: configuration.dataDirectory.appendingPathComponent("policies"), bwrap: configuration.policyBwrap),
             logger: logger)
         try await PolicyRegistrations.load(registry: registry, into: policies, logger: logger)
+        await policies.prepareIfNeeded()
         await policies.setEventSink { [logger] blockId, event in
             do {
                 _ = try await registry.transition(blockId: blockId) { block, _ in BlockTransition(block: block, events: [event]) }

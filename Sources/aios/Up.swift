@@ -59,6 +59,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "How custom policies are contained: bwrap (default: bubblewrap, no network, read-only root, rlimits) or rlimits-only (where bubblewrap cannot run; no isolation beyond resource limits).")
     var policySandbox: String = "bwrap"
 
+    @Option(help: "The bubblewrap program that sandboxes custom policies.")
+    var policyBwrap: String = "bwrap"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -126,6 +129,7 @@ struct Up: AsyncParsableCommand {
         configuration.modelDirectories = modelDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         configuration.policyPython = policyPython ?? configuration.pythonVirtualEnv.map { "\($0)/bin/python" } ?? "python3"
         configuration.policySandbox = PolicySandboxMode(rawValue: policySandbox) ?? .bwrap
+        configuration.policyBwrap = policyBwrap
         let platform = EmbeddedPlatform(configuration: configuration, logger: logger)
         try await platform.run { url, grpcAddress in
             // Unbuffered, so whoever waits for these lines sees them at once.

@@ -145,6 +145,69 @@ final class CustomPolicyTests: XCTestCase {
         XCTAssertEqual(gone.status, 404)
     }
 
+    /// `aios apply -f` of an AIOS policy document naming its archive by path, a multipart upload, and both
+    /// policies back (and deciding) after a restart.
+    func testApplyMultipartAndRestart() async throws {
+        let files = temporaryDirectory("policy-files")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: files) }
+        try PolicyArchive.tarGz(["code/function.py": PolicySources.firstInstance]).write(to: files.appendingPathComponent("first.tar.gz"))
+        try Data("""
+            name: policy.loadBalancer.first
+            version: "1.0"
+            release_tag: stable
+            policy_parameters: {}
+            description: always the first ready instance
+            code: first.tar.gz
+            """.utf8).write(to: files.appendingPathComponent("policy.yaml"))
+        let applied = try Command.run([PlatformProcess.executable.path, "apply", "-f", files.appendingPathComponent("policy.yaml").path, "--server", platform.url],
+                                      environment: platform.auth)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(applied.stdout.contains("policy policy.loadBalancer.first:1.0-stable (loadBalancer, archive sha256:"), applied.stdout)
+
+        try Data(#"{"name": "multi", "version": "2", "type": "loadBalancer"}"#.utf8).write(to: files.appendingPathComponent("spec.json"))
+        let curl = try Command.run(["curl", "-s", "-w", "\n%{http_code}", "-F", "spec=@\(files.appendingPathComponent("spec.json").path)",
+                                    "-F", "code=@\(files.appendingPathComponent("first.tar.gz").path)", "\(platform.url)/api/policies"], environment: platform.auth)
+        XCTAssertTrue(curl.stdout.hasSuffix("\n201"), curl.stdout)
+        XCTAssertTrue(curl.stdout.contains("\"policy_rule_uri\":\"multi:2\""), curl.stdout)
+
+        platform.stop()
+        platform = try PlatformProcess(dataDirectory: directory, arguments: ["--policy-sandbox", sandbox])
+        let listed = try await platform.get("/api/policies").body.arrayValue ?? []
+        XCTAssertEqual(Set(listed.compactMap { $0["policy_rule_uri"]?.stringValue }), ["policy.loadBalancer.first:1.0-stable", "multi:2"])
+        let created = try await createBlock("after-restart", policies: ["loadBalancer": ["policyRuleURI": "multi:2"]])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        _ = try await platform.waitForPhase("after-restart", "Ready", timeout: 60)
+        _ = try await waitForPolicy("multi:2", status: "Ready")
+        let reply = try await platform.post("/v1/infer", json: ["block_id": "after-restart", "data": ["text": "hi"]])
+        XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+        _ = try await waitForEvent("after-restart", "PolicyDecided", containing: "loadBalancer policy multi:2 chose")
+    }
+
+    /// Where bubblewrap cannot run, custom policies are refused (saying how to allow them); with
+    /// `--policy-sandbox rlimits-only` they run with resource limits only.
+    func testWithoutBubblewrapOnlyRlimitsOnlyRunsThem() async throws {
+        platform.stop()
+        platform = try PlatformProcess(dataDirectory: directory, arguments: ["--policy-bwrap", "/nonexistent/bwrap"])
+        let refused = try await register("policy.loadBalancer.first", kind: "loadBalancer", source: PolicySources.firstInstance, expect: 503)
+        XCTAssertTrue(refused.body.jsonString().contains("--policy-sandbox rlimits-only"), refused.body.jsonString())
+        XCTAssertTrue(platform.log.contains("custom policies are unavailable"), "aios up says so in its log")
+
+        platform.stop()
+        platform = try PlatformProcess(dataDirectory: directory, arguments: ["--policy-bwrap", "/nonexistent/bwrap", "--policy-sandbox", "rlimits-only"])
+        try await register("policy.loadBalancer.first", kind: "loadBalancer", source: PolicySources.firstInstance)
+        let limited = try await createBlock("limited", min: 2, max: 2, policies: ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.first:v1"]])
+        XCTAssertEqual(limited.status, 200, limited.body.jsonString())
+        _ = try await platform.waitForPhase("limited", "Ready", timeout: 60)
+        _ = try await waitForPolicy("policy.loadBalancer.first:v1", status: "Ready")
+        var servedBy: Set<String> = []
+        for _ in 0..<4 {
+            let reply = try await platform.post("/v1/infer", json: ["block_id": "limited", "data": ["text": "hi"]])
+            servedBy.insert(reply.body["data"]?["instanceId"]?.stringValue ?? "?")
+        }
+        XCTAssertEqual(servedBy.count, 1, "the policy (always the first instance) decides: \(servedBy)")
+    }
+
     // MARK: Policy points
 
     /// AIOS's example load balancer (`python/aios_policy/examples`), unchanged, pins a header's requests to one instance.

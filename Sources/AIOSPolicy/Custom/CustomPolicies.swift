@@ -151,9 +151,18 @@ public actor CustomPolicies {
         await stopWorkers { $0.owner == owner }
     }
 
-    /// Stops every worker (the platform stops).
+    /// Stops every worker (the platform stops), and removes a runtime directory kept outside the data dir.
     public func shutdown() async {
         await stopWorkers { _ in true }
+        if let preparing, case .success(let host) = await preparing.value, host.runtimeIsOutsideDataDirectory {
+            try? FileManager.default.removeItem(at: host.runtimeDirectory)
+        }
+    }
+
+    /// Prepares the host now when policies are registered, so `aios up` says at once whether they can run.
+    public func prepareIfNeeded() {
+        guard !registered.isEmpty else { return }
+        Task { _ = await self.host() }
     }
 
     // MARK: Events

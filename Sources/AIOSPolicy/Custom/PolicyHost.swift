@@ -17,12 +17,15 @@ public struct PolicyHost: Sendable {
         public var limits: PolicyLimits
         /// `<data dir>/policies`: archives and logs.
         public var directory: URL
+        /// The bubblewrap program (`aios up --policy-bwrap`).
+        public var bwrap: String
 
-        public init(python: String, sandbox: PolicySandboxMode, limits: PolicyLimits = PolicyLimits(), directory: URL) {
+        public init(python: String, sandbox: PolicySandboxMode, limits: PolicyLimits = PolicyLimits(), directory: URL, bwrap: String = "bwrap") {
             self.python = python
             self.sandbox = sandbox
             self.limits = limits
             self.directory = directory
+            self.bwrap = bwrap
         }
     }
 
@@ -90,7 +93,7 @@ public struct PolicyHost: Sendable {
         var isolation: String
         switch configuration.sandbox {
         case .bwrap:
-            let probe = try? await CommandRunner.output([python, "-s", "-m", "aios_policy.launch", "--probe"], timeout: 30)
+            let probe = try? await CommandRunner.output([python, "-s", "-m", "aios_policy.launch", "--probe", "--bwrap", configuration.bwrap], timeout: 30)
             let answer = probe.flatMap { JSONValue.decodeJSON(Data($0.standardOutput.utf8)) }
             guard answer?["usable"]?.boolValue == true else {
                 let reason = answer?["reason"]?.stringValue ?? "the probe failed to run"
@@ -103,6 +106,12 @@ public struct PolicyHost: Sendable {
         if let runAs { isolation += ", as uid \(runAs.uid)" }
         logger.notice("custom policies enabled", metadata: ["sandbox": "\(configuration.sandbox.rawValue)", "runtime": "\(runtime.path)", "isolation": "\(isolation)"])
         return PolicyHost(configuration: configuration, runtimeDirectory: runtime, runAs: runAs, isolation: isolation, sandboxPython: sandboxPython)
+    }
+
+    /// Whether the runtime directory is one of this host's own, outside the data dir (removed at shutdown:
+    /// everything in it is made again from the archives).
+    public var runtimeIsOutsideDataDirectory: Bool {
+        !runtimeDirectory.standardizedFileURL.path.hasPrefix(configuration.directory.standardizedFileURL.path + "/")
     }
 
     /// Whether every directory from `/` down to `url` can be traversed by any user.
@@ -147,7 +156,7 @@ public struct PolicyHost: Sendable {
     /// The argv that starts a worker for the code of `digest` (through `aios_policy.launch`, which execs the sandbox).
     public func workerCommand(digest: String, hasVenv: Bool) -> (arguments: [String], environment: [String: String]) {
         var arguments = [configuration.python, "-s", "-m", "aios_policy.launch", "--code", codeDirectory(digest: digest).appendingPathComponent("code").path,
-                         "--mode", configuration.sandbox.launchMode, "--sdk", sdkDirectory.path, "--python", sandboxPython]
+                         "--mode", configuration.sandbox.launchMode, "--sdk", sdkDirectory.path, "--python", sandboxPython, "--bwrap", configuration.bwrap]
         if hasVenv { arguments += ["--venv", venvDirectory(digest: digest).path] }
         if let runAs { arguments += ["--run-as", "\(runAs.uid):\(runAs.gid)"] }
         arguments += configuration.limits.launchArguments
