@@ -302,6 +302,55 @@ final class CustomPolicyTests: XCTestCase {
         XCTAssertFalse(events(block, "ScaledUp").isEmpty)
     }
 
+    /// A stabilityChecker sees each health check and may name an instance to replace; the runtime replaces it.
+    func testStabilityCheckerReplacesWhatItNames() async throws {
+        try await register("policy.stabilityChecker.replace-once", kind: "stabilityChecker", source: PolicySources.replaceOnce)
+        let uri = "policy.stabilityChecker.replace-once:v1"
+        let created = try await createBlock("checked", min: 2, max: 2, policies: ["stabilityChecker": ["policyRuleURI": .string(uri), "settings": ["check_interval_sec": 0.5]]])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        let block = try await waitForEvent("checked", "PolicyDecided", containing: "stabilityChecker policy \(uri) replaced inst-", timeout: 60)
+        let replaced = events(block, "InstanceReplaced") + events(block, "InstanceLost") + events(block, "InstanceExited")
+        XCTAssertFalse(replaced.isEmpty, "\(block["events"]?.jsonString() ?? "")")
+        _ = try await platform.waitForBlock("checked", timeout: 60) { ($0["instances"]?.arrayValue ?? []).filter { $0["healthy"]?.boolValue == true }.count == 2 }
+    }
+
+    /// vDAG policy points: a node's assignment among the blocks its filter matched, its preprocessing, and the
+    /// controller's quota checker.
+    func testVDAGAssignmentPreprocessingAndQuotaPolicies() async throws {
+        try await register("policy.assignment.pick-last", kind: "assignment", source: PolicySources.pickLast)
+        try await register("policy.preprocessing.shout", kind: "preprocessing", source: PolicySources.shout)
+        try await register("policy.quotaChecker.deny-bob", kind: "quotaChecker", source: PolicySources.denyBob)
+        for id in ["va", "vb"] {
+            let block = try await createBlock(id, policies: [:])
+            XCTAssertEqual(block.status, 200, block.body.jsonString())
+            _ = try await platform.waitForPhase(id, "Ready", timeout: 60)
+        }
+        let created = try await platform.post("/api/createvDAG", json: Fixtures.envelope([
+            "vdagName": "custom", "vdagVersion": ["version": "0.0.1", "release-tag": "stable"], "discoveryTags": [],
+            "controller": ["initSettings": ["maxOutputWaitTimeSeconds": 10],
+                           "quotaChecker": ["enabled": true, "quotaCheckerPolicyRule": ["policyRuleURI": "policy.quotaChecker.deny-bob:v1", "parameters": ["max_requests": 100]]]],
+            "nodes": [["spec": ["values": [
+                "nodeLabel": "only", "nodeType": "block",
+                "assignmentPolicyRule": ["policyRuleURI": "policy.assignment.pick-last:v1",
+                                         "parameters": ["filter": ["variable": "block.componentURI", "operator": "==", "value": "model.chat:1.0.0-stable"]]],
+                "preprocessingPolicyRule": ["policyRuleURI": "policy.preprocessing.shout:v1"],
+            ]], "IOMap": []]],
+            "graph": ["connections": []],
+        ]))
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        XCTAssertEqual(created.body["result"]?["assignment"]?["only"]?.stringValue, "vb", "the policy picks the last match; the built-in, the first: \(created.body.jsonString())")
+        let started = try await platform.post("/vdag-controller/local", json: [
+            "action": "create_controller", "payload": ["vdag_controller_id": "custom-ctl", "vdag_uri": "custom:0.0.1-stable", "config": [:]],
+        ])
+        XCTAssertEqual(started.status, 200, started.body.jsonString())
+        let alice = try await platform.post("/v1/vdags/custom-ctl/infer", json: ["data": ["text": "hi"], "session_id": "alice"])
+        XCTAssertEqual(alice.status, 200, alice.body.jsonString())
+        XCTAssertEqual(alice.body["data"]?["text"]?.stringValue, "HI!", "preprocessed by the policy, then the block: \(alice.body.jsonString())")
+        let bob = try await platform.post("/v1/vdags/custom-ctl/infer", json: ["data": ["text": "hi"], "session_id": "bob"])
+        XCTAssertNotEqual(bob.status, 200)
+        XCTAssertTrue(bob.body.jsonString().contains("quota policy policy.quotaChecker.deny-bob:v1 refused session"), bob.body.jsonString())
+    }
+
     // MARK: Hostile policies
 
     /// Each misbehaviour is contained: the built-in decides, the block keeps serving, the event says why, and
@@ -421,6 +470,49 @@ enum PolicySources {
                     if len(free) >= want:
                         return {"node_id": node["id"], "gpus": free[:want]}
                 raise ValueError("no node has room")
+        """
+
+    /// stabilityChecker: asks once for the replacement of the first instance it sees healthy.
+    static let replaceOnce = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                self.done = False
+            def eval(self, parameters, input_data, context):
+                healthy = sorted(i for i, ok in input_data["health_check_data"].items() if ok)
+                if self.done or len(healthy) < 2:
+                    return {}
+                self.done = True
+                return {"replace": healthy[:1]}
+        """
+
+    /// assignment: the last of the matching blocks (the built-in takes the least loaded, ties by id: the first).
+    static let pickLast = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                return {"block_id": sorted(c["block_id"] for c in input_data["candidates"])[-1]}
+        """
+
+    /// preprocessing: appends "!" to the packet's text.
+    static let shout = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                packet = input_data["packet"]
+                data = dict(packet["data"])
+                data["text"] = data["text"] + "!"
+                return {"packet": {"data": data}}
+        """
+
+    /// quotaChecker: everyone but bob.
+    static let denyBob = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                return {"allowed": input_data["session_id"] != "bob"}
         """
 
     /// autoscaler: one instance per 30 % of the cluster's mean GPU utilisation.
