@@ -205,7 +205,8 @@ let package = Package(
         .executableTarget(
             name: "aios-bench",
             dependencies: [
-                "AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSMetrics", "AIOSClient", "AIOSRuntime", "AIOSWire",
+                "AIOSModel", "AIOSQuery", "AIOSPlacement", "AIOSPolicy", "AIOSMetrics", "AIOSClient", "AIOSRuntime", "AIOSWire",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],

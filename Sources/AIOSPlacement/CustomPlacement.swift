@@ -7,17 +7,25 @@ import AIOSPolicy
 /// `allocation` (or `scale`) per instance with the cluster's nodes as the ledger leaves them. Their answers
 /// only steer the placer, which still checks every choice against the filters and the ledger in the same
 /// transaction that stores it: a policy cannot reserve what is taken.
-struct CustomPlacement {
-    let policies: CustomPolicies
-    let blockId: String
-    let clusterRule: PolicyRule?
-    let resourceRule: PolicyRule?
+public struct CustomPlacement: Sendable {
+    public let policies: CustomPolicies
+    public let blockId: String
+    public let clusterRule: PolicyRule?
+    public let resourceRule: PolicyRule?
     /// `allocation` for a new block, `scale` for instances added to a running one.
-    let action: String
+    public let action: String
+
+    public init(policies: CustomPolicies, blockId: String, clusterRule: PolicyRule?, resourceRule: PolicyRule?, action: String) {
+        self.policies = policies
+        self.blockId = blockId
+        self.clusterRule = clusterRule
+        self.resourceRule = resourceRule
+        self.action = action
+    }
 
     /// `request` with the policies' cluster order and node choices (unchanged where none is registered or
     /// where one failed; the block's events say so).
-    func guide(_ request: PlacementRequest, snapshot: CapacitySnapshot, reservations: [Reservation]) async -> PlacementRequest {
+    public func guide(_ request: PlacementRequest, snapshot: CapacitySnapshot, reservations: [Reservation]) async -> PlacementRequest {
         var request = request
         let blockData = Self.blockData(request)
         if await policies.isRegistered(clusterRule?.uri), let rule = clusterRule {
