@@ -130,7 +130,7 @@ class Platform:
         try:
             self.proc = subprocess.Popen(
                 [str(self.binary), "up", "--data-dir", str(self.data_dir), "--http-port", "0", "--grpc-port", "0",
-                 "--host", "127.0.0.1", "--metrics-interval", "1"],
+                 "--host", "127.0.0.1", "--metrics-interval", "1", "--policy-python", sys.executable],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=str(REPO),
                 start_new_session=True)
         finally:

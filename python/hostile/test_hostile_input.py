@@ -23,10 +23,13 @@ fifth of the generated cases; ``AIOS_HOSTILE_KEEP=1`` keeps the data directories
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import itertools
 import json
 import os
+import tarfile
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -229,6 +232,25 @@ def _fresh_vdag(doc: Dict[str, Any], n: int) -> None:
     _values(doc)["vdagName"] = f"hostile-vdag-{n}"
 
 
+def _policy_base() -> Dict[str, Any]:
+    """A valid policy registration: AIOS's fields and a small archive holding ``code/function.py``."""
+    source = (b"class AIOSv1PolicyRule:\n    def __init__(self, rule_id, settings, parameters):\n        pass\n"
+              b"    def eval(self, parameters, input_data, context):\n        return {'instance_id': input_data['instances'][0]}\n")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("code/function.py")
+        info.size = len(source)
+        archive.addfile(info, io.BytesIO(source))
+    return {"name": "policy.loadBalancer.hostile", "version": "1", "release_tag": "fuzz", "type": "loadBalancer",
+            "policy_parameters": {"header": "x-user"}, "policy_settings": {"session_cache_size": 10},
+            "description": "first ready instance", "tags": "fuzz", "code": {"archive": base64.b64encode(buffer.getvalue()).decode()}}
+
+
+def _fresh_policy(doc: Dict[str, Any], n: int) -> None:
+    values = doc["body"]["spec"]["values"] if "body" in doc else doc
+    values["name"] = f"policy.loadBalancer.hostile-{n}"
+
+
 _CLUSTER = _load("examples/clusters/dma-bangalore.json")
 _values(_CLUSTER)["id"] = "hostile-cluster"
 _NODE = _load("examples/clusters/add_node.json")
@@ -247,6 +269,7 @@ ROUTES: Dict[str, Route] = {r.name: r for r in [
                          "multipart/form-data; boundary=hostile")),
     Route("chat", "/v1/chat/completions", [CHAT_BASE], content_types=("application/json", None)),
     Route("executeMgmtCommand", "/api/executeMgmtCommand", MGMT_BASES),
+    Route("policies", "/api/policies", [_policy_base()], _fresh_policy),
 ]}
 
 
@@ -488,7 +511,7 @@ def _fuzz(route_name: str, n: int, kinds: Sequence[str] = MUTATIONS) -> Callable
 
 MUTATED_EXAMPLES = {
     "addComponent": 250, "createCluster": 150, "addNode": 100, "createBlock": 250, "createvDAG": 200,
-    "infer": 200, "chat": 100, "executeMgmtCommand": 200,
+    "infer": 200, "chat": 100, "executeMgmtCommand": 200, "policies": 150,
 }
 
 
