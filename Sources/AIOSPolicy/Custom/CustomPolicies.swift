@@ -206,15 +206,15 @@ public actor CustomPolicies {
             }
         }
         let command = host.workerCommand(digest: policy.archive.digest, hasVenv: policy.archive.hasRequirements)
-        let logName = (policy.definition.uri + "--" + owner).map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" }
-        let scratch = host.runtimeDirectory.appendingPathComponent("scratch/\(String(logName))").path
+        let logName = Self.fileName(policy.definition.uri + "--" + owner)
+        let scratch = host.runtimeDirectory.appendingPathComponent("scratch/\(logName)").path
         let initRequest: [String: JSONValue] = [
             "rule_id": .string(policy.definition.uri), "settings": .object(rule.settings), "parameters": .object(rule.parameters),
             "defaults": ["settings": .object(policy.definition.settings), "parameters": .object(policy.definition.parameters)],
         ]
         let worker = PolicyWorker(
             launch: .init(arguments: command.arguments, environment: command.environment, directory: scratch,
-                          logPath: host.logsDirectory.appendingPathComponent(String(logName) + ".log").path),
+                          logPath: host.logsDirectory.appendingPathComponent(logName + ".log").path),
             initRequest: initRequest, deadlines: deadlines)
         workers[key] = worker
         return .success(worker)
@@ -224,6 +224,14 @@ public actor CustomPolicies {
         let stopping = workers.filter { matching($0.key) }
         for key in stopping.keys { workers[key] = nil }
         for worker in stopping.values { await worker.stop() }
+    }
+
+    /// A file name for `text`: safe characters only, and short (a long one keeps its start and a hash of the whole).
+    static func fileName(_ text: String) -> String {
+        let safe = String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+        guard safe.count > 120 else { return safe }
+        let hash = text.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }
+        return safe.prefix(100) + "-" + String(hash, radix: 16)
     }
 
     static func values(_ rule: PolicyRule) -> JSONValue {

@@ -79,6 +79,13 @@ public struct PolicyArchives: Sendable {
         return facts
     }
 
+    /// Removes the archive `digest`, its extracted code and its virtualenv.
+    public func remove(digest: String) {
+        for url in [host.archivesDirectory.appendingPathComponent(digest), host.codeDirectory(digest: digest), host.venvDirectory(digest: digest)] {
+            try? FileManager.default.removeItem(at: url)
+        }
+    }
+
     /// The requirement lines of the extracted code (comments and blank lines left out).
     static func requirementLines(_ code: URL) -> [String] {
         guard let text = try? String(contentsOf: code.appendingPathComponent("code/requirements.txt"), encoding: .utf8) else { return [] }

@@ -63,6 +63,7 @@ actor PolicyWorker {
         }
         busy = true
         defer { release() }
+        guard !stopped else { return .failure(PolicyFailure(.unavailable, "the policy's worker is stopped")) }
         if process == nil {
             if let retryAfter, ContinuousClock.now < retryAfter {
                 return .failure(PolicyFailure(.unavailable, "restarting after failures; last: \(health.lastError ?? "-")"))
@@ -93,13 +94,17 @@ actor PolicyWorker {
         let id = nextId
         var request = request
         request["id"] = .number(Double(id))
+        let frame = JSONValue.object(request).jsonData()
+        guard frame.count <= PolicyWorkerProcess.maxFrameBytes else {
+            return .failure(PolicyFailure(.error, "the input is \(frame.count) bytes; a worker accepts at most \(PolicyWorkerProcess.maxFrameBytes)"))
+        }
         let timer = Task {
             try? await Task.sleep(for: deadline)
             if !Task.isCancelled { process.kill() }
         }
         let reply: Data
         do {
-            reply = try await process.roundTrip(JSONValue.object(request).jsonData())
+            reply = try await process.roundTrip(frame)
             timer.cancel()
         } catch {
             timer.cancel()
@@ -143,6 +148,11 @@ actor PolicyWorker {
         health.starts += 1
         switch await exchange(initRequest.merging(["op": "init"]) { $1 }, with: started, deadline: deadlines.start) {
         case .success:
+            guard !stopped else {
+                // Stopped while it started: it must not outlive its owner.
+                await retire(started)
+                return PolicyFailure(.unavailable, "the policy's worker is stopped")
+            }
             process = started
             health.started()
             return nil

@@ -102,8 +102,14 @@ struct PolicyRegistrations: Sendable {
         guard users.isEmpty else {
             throw APIError(.conflict, "policy \(uri) is used by \(users.prefix(10).joined(separator: ", "))\(users.count > 10 ? " and \(users.count - 10) more" : ""); remove those first")
         }
+        let digest = try await registry.policy(uri: uri)?.document["code"].flatMap(PolicyArchive.init(json:))?.digest
         try await registry.deletePolicy(uri: uri)
         await policies.unregister(uri: uri)
+        // The archive, its code and venv go when no other policy has the same bytes.
+        if let digest, case .success(let host) = await policies.host(),
+           try await !registry.policies().contains(where: { $0.document["code"]?["digest"]?.stringValue == "sha256:" + digest }) {
+            PolicyArchives(host: host).remove(digest: digest)
+        }
         logger.info("policy removed", metadata: ["uri": "\(uri)"])
         return ["result": ["policy_rule_uri": .string(uri), "removed": true]]
     }
