@@ -94,7 +94,7 @@ actor PolicyWorker {
         let id = nextId
         var request = request
         request["id"] = .number(Double(id))
-        let frame = JSONValue.object(request).jsonData()
+        let frame = JSONValue.object(request).compactJSONData()
         guard frame.count <= PolicyWorkerProcess.maxFrameBytes else {
             return .failure(PolicyFailure(.error, "the input is \(frame.count) bytes; a worker accepts at most \(PolicyWorkerProcess.maxFrameBytes)"))
         }
