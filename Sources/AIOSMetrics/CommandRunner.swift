@@ -57,6 +57,8 @@ private final class RunningCommand: @unchecked Sendable {
     private var delivered = false
     /// Why the command was killed before anyone waited for it.
     private var killedEarly: String?
+    /// Why the command was killed (a timeout, a cancellation): its exit is then that failure, not a status.
+    private var stopReason: String?
     private var timer: DispatchWorkItem?
 
     init(_ arguments: [String], environment: [String: String]? = nil, captureErrors: Bool = false) throws {
@@ -96,6 +98,10 @@ private final class RunningCommand: @unchecked Sendable {
         let thread = Thread { [self] in
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
+            if let reason = lock.withLock({ stopReason }) {
+                finish(.failure(CommandRunner.Failure(command: arguments, reason: reason)))
+                return
+            }
             finish(.success(CommandRunner.Finished(status: process.terminationStatus, standardOutput: String(decoding: data, as: UTF8.self),
                                                    standardError: errors == nil ? "" : errorText.text())))
         }
@@ -112,6 +118,7 @@ private final class RunningCommand: @unchecked Sendable {
             return delivery != nil
         }
         guard let waiting else { return }
+        lock.withLock { stopReason = stopReason ?? reason }
         if process.isRunning {
             process.terminate()
             _ = kill(process.processIdentifier, SIGKILL)

@@ -157,7 +157,10 @@ public actor InstanceSupervisor {
         }
         // Stopped while the driver was starting it (the start suspends): it must not outlive the supervisor.
         guard !stopping else {
-            _ = await run.stop(grace: policy.terminationGrace)
+            // `stop()` may have cancelled this loop: the stop runs in a task of its own, so the wait for the
+            // exit is not cut short by that cancellation (the run would outlive the supervisor for a moment).
+            let grace = policy.terminationGrace
+            _ = await Task { await run.stop(grace: grace) }.value
             return .lost("stopped while it was starting")
         }
         current = run
