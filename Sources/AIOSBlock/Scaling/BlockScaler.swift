@@ -113,39 +113,29 @@ public actor BlockScaler: Service {
 
         let signals = await signals(block)
         let sinceUp = now.timeIntervalSince(state.lastScaleUp), sinceDown = now.timeIntervalSince(state.lastScaleDown)
+        let desired: Int, reason: String, victims: [String]
         if let custom = await customDecision(block, settings: settings, signals: signals, sinceScaleUp: sinceUp, sinceScaleDown: sinceDown) {
-            let current = block.placement.instances.count
-            if custom.desired > current {
-                state.lastScaleUp = now
-                blocks[block.blockId] = state
-                await scaleUp(block, by: custom.desired - current, reason: custom.reason)
-                return true
-            } else if custom.desired < current {
-                state.lastScaleDown = now
-                blocks[block.blockId] = state
-                await scaleDown(block, by: current - custom.desired, reason: custom.reason, preferring: custom.victims)
-                return true
+            (desired, reason, victims) = custom
+        } else {
+            guard let decision = Autoscaler.decide(
+                current: block.placement.instances.count, minInstances: block.minInstances, maxInstances: block.maxInstances,
+                settings: settings, signals: signals, sinceScaleUp: sinceUp, sinceScaleDown: sinceDown) else { return false }
+            if let fallback = decision.fallback, !state.notedFallback {
+                state.notedFallback = true
+                await event(block.blockId, .autoscalerFallback, fallback)
             }
-            return false
-        }
-        guard let decision = Autoscaler.decide(
-            current: block.placement.instances.count, minInstances: block.minInstances, maxInstances: block.maxInstances,
-            settings: settings, signals: signals,
-            sinceScaleUp: now.timeIntervalSince(state.lastScaleUp), sinceScaleDown: now.timeIntervalSince(state.lastScaleDown)) else { return false }
-        if let fallback = decision.fallback, !state.notedFallback {
-            state.notedFallback = true
-            await event(block.blockId, .autoscalerFallback, fallback)
+            (desired, reason, victims) = (decision.desired, decision.reason, [])
         }
         let current = block.placement.instances.count
-        if decision.desired > current {
+        if desired > current {
             state.lastScaleUp = now
             blocks[block.blockId] = state
-            await scaleUp(block, by: decision.desired - current, reason: decision.reason)
+            await scaleUp(block, by: desired - current, reason: reason)
             return true
-        } else if decision.desired < current {
+        } else if desired < current {
             state.lastScaleDown = now
             blocks[block.blockId] = state
-            await scaleDown(block, by: current - decision.desired, reason: decision.reason)
+            await scaleDown(block, by: current - desired, reason: reason, preferring: victims)
             return true
         }
         return false
