@@ -208,6 +208,43 @@ final class CustomPolicyTests: XCTestCase {
         XCTAssertEqual(servedBy.count, 1, "the policy (always the first instance) decides: \(servedBy)")
     }
 
+    /// A policy's requirements go into a virtualenv of its own (as wheels from the index) that its sandbox uses;
+    /// lines that are not package names are refused, naming the file.
+    func testRequirementsGoIntoTheirOwnVirtualenv() async throws {
+        let refused = try await platform.post("/api/policies", json: [
+            "name": "local-path", "version": "1", "type": "loadBalancer",
+            "code": ["archive": .string(try PolicyArchive.tarGz(["code/function.py": PolicySources.firstInstance, "code/requirements.txt": "-e /etc\n"]).base64EncodedString())],
+        ])
+        XCTAssertEqual(refused.status, 400, refused.body.jsonString())
+        XCTAssertTrue(refused.body.jsonString().contains("code.requirements.txt"), refused.body.jsonString())
+
+        guard PolicyArchive.indexReachable else { throw XCTSkip("pypi.org cannot be reached from here: the install itself is not tried") }
+        let source = """
+            import six
+            class AIOSv1PolicyRule:
+                def __init__(self, rule_id, settings, parameters):
+                    pass
+                def eval(self, parameters, input_data, context):
+                    assert six.__file__.startswith("/tmp/aios-policies-") or "/policies/run/venvs/" in six.__file__, six.__file__
+                    return {"instance_id": sorted(input_data["instances"])[0]}
+            """
+        let archive = try PolicyArchive.tarGz(["code/function.py": source, "code/requirements.txt": "# a pure-Python wheel\nsix==1.16.0\n"])
+        let registered = try await platform.post("/api/policies", json: [
+            "name": "policy.loadBalancer.with-six", "version": "1", "code": ["archive": .string(archive.base64EncodedString())],
+        ])
+        XCTAssertEqual(registered.status, 201, registered.body.jsonString())
+        XCTAssertEqual(registered.body["result"]?["code"]?["hasRequirements"]?.boolValue, true)
+        let created = try await createBlock("with-six", policies: ["loadBalancer": ["policyRuleURI": "policy.loadBalancer.with-six:1"]])
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        _ = try await platform.waitForPhase("with-six", "Ready", timeout: 60)
+        _ = try await waitForPolicy("policy.loadBalancer.with-six:1", status: "Ready")
+        let reply = try await platform.post("/v1/infer", json: ["block_id": "with-six", "data": ["text": "hi"]])
+        XCTAssertEqual(reply.status, 200, reply.body.jsonString())
+        _ = try await waitForEvent("with-six", "PolicyDecided", containing: "loadBalancer policy policy.loadBalancer.with-six:1 chose")
+        let platformHasSix = try Command.run([Command.python, "-c", "import six"])
+        XCTAssertNotEqual(platformHasSix.status, 0, "the requirement went into the policy's venv, not the platform's")
+    }
+
     // MARK: Policy points
 
     /// AIOS's example load balancer (`python/aios_policy/examples`), unchanged, pins a header's requests to one instance.
@@ -320,6 +357,7 @@ final class CustomPolicyTests: XCTestCase {
         try await register("policy.assignment.pick-last", kind: "assignment", source: PolicySources.pickLast)
         try await register("policy.preprocessing.shout", kind: "preprocessing", source: PolicySources.shout)
         try await register("policy.quotaChecker.deny-bob", kind: "quotaChecker", source: PolicySources.denyBob)
+        try await register("policy.postprocessing.stamp", kind: "postprocessing", source: PolicySources.stamp)
         for id in ["va", "vb"] {
             let block = try await createBlock(id, policies: [:])
             XCTAssertEqual(block.status, 200, block.body.jsonString())
@@ -334,6 +372,7 @@ final class CustomPolicyTests: XCTestCase {
                 "assignmentPolicyRule": ["policyRuleURI": "policy.assignment.pick-last:v1",
                                          "parameters": ["filter": ["variable": "block.componentURI", "operator": "==", "value": "model.chat:1.0.0-stable"]]],
                 "preprocessingPolicyRule": ["policyRuleURI": "policy.preprocessing.shout:v1"],
+                "postprocessingPolicyRule": ["policyRuleURI": "policy.postprocessing.stamp:v1", "parameters": ["stamp": "checked"]],
             ]], "IOMap": []]],
             "graph": ["connections": []],
         ]))
@@ -346,6 +385,7 @@ final class CustomPolicyTests: XCTestCase {
         let alice = try await platform.post("/v1/vdags/custom-ctl/infer", json: ["data": ["text": "hi"], "session_id": "alice"])
         XCTAssertEqual(alice.status, 200, alice.body.jsonString())
         XCTAssertEqual(alice.body["data"]?["text"]?.stringValue, "HI!", "preprocessed by the policy, then the block: \(alice.body.jsonString())")
+        XCTAssertEqual(alice.body["data"]?["stamp"]?.stringValue, "checked", "and postprocessed: \(alice.body.jsonString())")
         let bob = try await platform.post("/v1/vdags/custom-ctl/infer", json: ["data": ["text": "hi"], "session_id": "bob"])
         XCTAssertNotEqual(bob.status, 200)
         XCTAssertTrue(bob.body.jsonString().contains("quota policy policy.quotaChecker.deny-bob:v1 refused session"), bob.body.jsonString())
@@ -506,6 +546,17 @@ enum PolicySources {
                 return {"packet": {"data": data}}
         """
 
+    /// postprocessing: adds the `stamp` parameter to the block's output.
+    static let stamp = """
+        class AIOSv1PolicyRule:
+            def __init__(self, rule_id, settings, parameters):
+                pass
+            def eval(self, parameters, input_data, context):
+                data = dict(input_data["packet"]["data"])
+                data["stamp"] = parameters["stamp"]
+                return {"packet": {"data": data}}
+        """
+
     /// quotaChecker: everyone but bob.
     static let denyBob = """
         class AIOSv1PolicyRule:
@@ -554,6 +605,12 @@ enum PolicyArchive {
         guard tar.terminationStatus == 0 else { throw PlatformError("tar failed with status \(tar.terminationStatus)") }
         return try Data(contentsOf: output)
     }
+
+    /// Whether the package index answers (a policy's requirements are installed from it).
+    static let indexReachable: Bool = {
+        let run = try? Command.run([Command.python, "-c", "import socket; socket.create_connection(('pypi.org', 443), timeout=3)"], timeout: 10)
+        return run?.status == 0
+    }()
 
     static func example(_ name: String) -> URL {
         PlatformProcess.repositoryRoot.appendingPathComponent("python/aios_policy/examples/\(name)/code/function.py")
