@@ -60,14 +60,14 @@ public struct ExecutorSettings: Sendable, Equatable {
         let uri = rule?.uri ?? ""
         let name = Self.policyName(uri)
         switch name {
-        case "roundrobin", "round-robin":
+        case _ where Self.roundRobinNames.contains(name):
             balancing = .roundRobin(cacheSessions: parameters["cache_sessions"]?.boolValue ?? false,
                                     sessionCacheSize: reader.positiveInteger(settings, "settings", "session_cache_size", default: 1000))
             policyURI = uri
-        case "session-aware-llm", "session-aware", "consistent-hash":
+        case _ where Self.sessionAwareNames.contains(name):
             balancing = .sessionAware
             policyURI = uri
-        case "least-inflight", "least-loaded", "least-connections":
+        case _ where Self.leastInFlightNames.contains(name):
             balancing = .leastInFlight
             policyURI = uri
         default:
@@ -94,10 +94,15 @@ public struct ExecutorSettings: Sendable, Equatable {
         }
     }
 
-    /// Whether `uri` names one of the built-in balancers.
+    /// The names (`policy.loadBalancer.<name>:<version>`) of the built-in balancers.
+    static let roundRobinNames: Set = ["roundrobin", "round-robin"]
+    static let sessionAwareNames: Set = ["session-aware-llm", "session-aware", "consistent-hash"]
+    static let leastInFlightNames: Set = ["least-inflight", "least-loaded", "least-connections"]
+
+    /// Whether `uri` names one of the built-in balancers (any other may be a registered custom policy).
     public static func isBuiltIn(_ uri: String) -> Bool {
-        ["roundrobin", "round-robin", "session-aware-llm", "session-aware", "consistent-hash", "least-inflight", "least-loaded", "least-connections"]
-            .contains(policyName(uri))
+        let name = policyName(uri)
+        return roundRobinNames.contains(name) || sessionAwareNames.contains(name) || leastInFlightNames.contains(name)
     }
 
     /// `policy.loadBalancer.roundrobin:v0.0.1` → `roundrobin`.

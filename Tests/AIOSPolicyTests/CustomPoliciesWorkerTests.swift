@@ -103,7 +103,7 @@ final class CustomPoliciesWorkerTests: XCTestCase {
         let began = ContinuousClock.now
         let late = failure(await policies.evaluate(rule("p:1"), owner: "blk", input: ["do": "sleep"]))
         XCTAssertEqual(late?.reason, .deadline)
-        XCTAssertLessThan(began.duration(to: .now), .seconds(5), "the deadline (1 s here) bounds the call")
+        XCTAssertLessThan(began.duration(to: .now), .seconds(20), "the deadline (1 s here) ends the call long before the policy's 30 s sleep")
         let restarted = decided(await policies.evaluate(rule("p:1"), owner: "blk", input: ["do": "echo"]))["process"]
         XCTAssertNotEqual(restarted, first, "a missed deadline kills the worker; the next call starts another")
 

@@ -70,6 +70,8 @@ final class PolicyOutputsTests: XCTestCase {
         XCTAssertEqual(try PolicyOutputs.scaling(["operation": "downscale", "instances_list": ["a"]], current: ["a", "b"]).get(), .down(["a"]))
         XCTAssertEqual(failure(PolicyOutputs.scaling(["operation": "downscale", "instances_list": ["x"]], current: ["a"]))?.field, "instances_list[0]")
         XCTAssertEqual(failure(PolicyOutputs.scaling(["operation": "upscale", "instances_count": -1], current: ["a"]))?.field, "instances_count")
+        XCTAssertEqual(failure(PolicyOutputs.scaling(["operation": "upscale", "instances_count": 9.2e18], current: ["a"]))?.field, "instances_count",
+                       "a count that would overflow the runtime's arithmetic is a wrong answer")
         XCTAssertEqual(failure(PolicyOutputs.scaling(["operation": "sideways"], current: ["a"]))?.field, "operation")
     }
 

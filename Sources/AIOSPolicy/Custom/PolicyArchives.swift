@@ -68,8 +68,8 @@ public struct PolicyArchives: Sendable {
             throw APIError.validation([FieldError(path: field / "requirements.txt", message: problems.joined(separator: "; "))])
         }
         Self.makeReadable(staging)
-        if !fileManager.fileExists(atPath: code.path) {
-            _ = rename(staging.path, code.path)
+        if !fileManager.fileExists(atPath: code.path), rename(staging.path, code.path) != 0, !fileManager.fileExists(atPath: code.path) {
+            throw APIError(.internalError, "cannot put the policy's code in place at \(code.path): \(String(cString: strerror(errno)))")
         }
         let facts = PolicyArchive(
             digest: digest, format: report["format"]?.stringValue ?? "", compressedBytes: report["compressedBytes"]?.intValue ?? 0,

@@ -62,12 +62,18 @@ public enum PolicyOutputs {
         case down([String])
     }
 
+    /// The most instances one upscale may ask for (the runtime bounds the count by `maxInstances` anyway; this
+    /// keeps a hostile answer from overflowing the arithmetic).
+    public static let maxUpscale = 100_000
+
     public static func scaling(_ result: JSONValue, current: [String]) -> Result<Scaling, PolicyFailure> {
         guard let object = result.objectValue else { return .failure(bad("result", "expected {skip} or {operation, ...}, got \(result.typeName)")) }
         if object["skip"]?.boolValue == true { return .success(.skip) }
         switch object["operation"]?.stringValue {
         case "upscale":
-            guard let count = object["instances_count"]?.intValue, count >= 0 else { return .failure(bad("instances_count", "expected an integer ≥ 0")) }
+            guard let count = object["instances_count"]?.intValue, (0...maxUpscale).contains(count) else {
+                return .failure(bad("instances_count", "expected an integer from 0 to \(maxUpscale)"))
+            }
             return .success(count == 0 ? .skip : .up(count))
         case "downscale":
             guard let list = object["instances_list"]?.arrayValue else { return .failure(bad("instances_list", "expected a list of instance ids")) }

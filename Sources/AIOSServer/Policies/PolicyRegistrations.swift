@@ -97,12 +97,12 @@ struct PolicyRegistrations: Sendable {
     }
 
     func remove(uri: String) async throws -> JSONValue {
-        guard try await registry.policy(uri: uri) != nil else { throw APIError(.notFound, "policy \"\(uri)\" does not exist") }
+        guard let record = try await registry.policy(uri: uri) else { throw APIError(.notFound, "policy \"\(uri)\" does not exist") }
         let users = try await users(of: uri)
         guard users.isEmpty else {
             throw APIError(.conflict, "policy \(uri) is used by \(users.prefix(10).joined(separator: ", "))\(users.count > 10 ? " and \(users.count - 10) more" : ""); remove those first")
         }
-        let digest = try await registry.policy(uri: uri)?.document["code"].flatMap(PolicyArchive.init(json:))?.digest
+        let digest = record.document["code"].flatMap(PolicyArchive.init(json:))?.digest
         try await registry.deletePolicy(uri: uri)
         await policies.unregister(uri: uri)
         // The archive, its code and venv go when no other policy has the same bytes.
