@@ -86,6 +86,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AIOSKubernetes",
+            dependencies: [
+                "AIOSModel", "AIOSMetrics", "AIOSRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AIOSInstanceSDK",
             dependencies: [
                 "AIOSModel", "AIOSWire",
@@ -168,7 +182,7 @@ let package = Package(
         .target(
             name: "AIOSServer",
             dependencies: [
-                "AIOSAuth", "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime",
+                "AIOSAuth", "AIOSModel", "AIOSStore", "AIOSMetrics", "AIOSPolicy", "AIOSPlacement", "AIOSRuntime", "AIOSKubernetes",
                 "AIOSBlock", "AIOSGateway", "AIOSVDAG", "AIOSSplits", "AIOSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -259,6 +273,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AIOSKubernetesTests",
+            dependencies: ["AIOSKubernetes", "AIOSRuntime", "AIOSMetrics", "AIOSModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "AIOSMetricsTests",
             dependencies: ["AIOSMetrics", "AIOSModel"],
             swiftSettings: swiftSettings
@@ -266,7 +285,7 @@ let package = Package(
         .testTarget(
             name: "AIOSIntegrationTests",
             dependencies: [
-                "AIOSModel", "AIOSWire", "AIOSRuntime",
+                "AIOSModel", "AIOSWire", "AIOSRuntime", "AIOSKubernetes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -48,6 +48,20 @@ public struct NodeMetrics: Sendable, Equatable {
 
     public var memoryTotal: Double { memoryFree + memoryUsed }
 
+    /// A node's declared capacity as metrics: all of it free and idle (`gpus.gpus[].memory` per GPU, else an even
+    /// share of `gpus.memory`; GPU ids `0`...), for nodes no collector reports.
+    public static func allocatable(of node: NodeSpec) -> NodeMetrics {
+        let document = JSONValue.object(node.document)
+        let declared = document["gpus"]?["gpus"]?.arrayValue ?? []
+        let count = node.gpuCount
+        let share = count > 0 ? (document["gpus"]?["memory"]?.numberValue ?? 0) / Double(count) : 0
+        let gpus = (0..<count).map { index in
+            let memory = (declared.indices.contains(index) ? declared[index]["memory"]?.numberValue : nil) ?? share
+            return GPUMetrics(gpuId: String(index), cudaUtilization: 0, memUtilization: 0, freeMem: memory, usedMem: 0, totalMem: memory)
+        }
+        return NodeMetrics(load1m: 0, load5m: 0, load15m: 0, cpuUsage: nil, memoryFree: document["memory"]?.numberValue ?? 0, memoryUsed: 0, gpus: gpus)
+    }
+
     /// The AIOS node metrics document.
     public var document: [String: JSONValue] {
         var vcpu: [String: JSONValue] = [

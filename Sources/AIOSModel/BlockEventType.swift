@@ -42,6 +42,10 @@ public enum BlockEventType: String, Sendable, Codable, CaseIterable {
     case crashLoop = "CrashLoop"
     case instanceLost = "InstanceLost"
     case instanceReplaced = "InstanceReplaced"
+    /// Not running yet, and why (a pod's image cannot be pulled): from the driver.
+    case instanceWaiting = "InstanceWaiting"
+    /// The node its instances ran on left the cluster or cannot be placed on: they are placed elsewhere.
+    case nodeLost = "NodeLost"
     case instanceUnhealthy = "InstanceUnhealthy"
     case instanceHealthy = "InstanceHealthy"
     case healthCheckFailed = "HealthCheckFailed"

@@ -82,6 +82,15 @@ public enum SecretValues {
         }
     }
 
+    /// Whether a sealed value is anywhere in `value`.
+    public static func containsSealed(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let object): isSealed(value) || object.values.contains(where: containsSealed)
+        case .array(let items): items.contains(where: containsSealed)
+        default: false
+        }
+    }
+
     public static func isSealed(_ value: JSONValue) -> Bool {
         sealedText(value) != nil
     }

@@ -29,12 +29,16 @@ public struct CapacitySnapshot: Sendable {
         /// MB
         public var memoryFree: Double
         public var gpus: [GPU]
+        /// No collector reports the node: these are its allocatable capacity (all free, idle), from which
+        /// reservations are subtracted. The placement report says so.
+        public var fromAllocatable: Bool
 
-        public init(ageSeconds: Double, load15m: Double, memoryFree: Double, gpus: [GPU]) {
+        public init(ageSeconds: Double, load15m: Double, memoryFree: Double, gpus: [GPU], fromAllocatable: Bool = false) {
             self.ageSeconds = ageSeconds
             self.load15m = load15m
             self.memoryFree = memoryFree
             self.gpus = gpus
+            self.fromAllocatable = fromAllocatable
         }
     }
 
@@ -51,9 +55,12 @@ public struct CapacitySnapshot: Sendable {
         public var labels: [String: String]
         /// The model of each GPU the node document declares (`gpus.gpus[].modelName`, else `gpus.modelNames`).
         public var gpuModels: [String]
+        /// Why nothing may be placed on it (a Kubernetes node NotReady, cordoned or tainted), when that is so.
+        public var schedulingProblem: String?
 
         public init(id: String, vcpus: Double, memory: Double, declaredGPUs: Int, live: Live?,
-                    labels: [String: String] = [:], gpuModels: [String] = []) {
+                    labels: [String: String] = [:], gpuModels: [String] = [], schedulingProblem: String? = nil) {
+            self.schedulingProblem = schedulingProblem
             self.id = id
             self.vcpus = vcpus
             self.memory = memory

@@ -83,10 +83,19 @@ public struct PlacementService: Sendable {
         let now = Date()
         let ttl = metrics.ttl
         return CapacitySnapshot(clusters: clusters.map { cluster in
-            let samples = Array((live[cluster.id] ?? [:]).values)
+            var samples = Array((live[cluster.id] ?? [:]).values)
             let nodes = cluster.nodes.map { node -> CapacitySnapshot.Node in
                 let document = JSONValue.object(node.document)
-                let sample = live[cluster.id]?[node.id]
+                var sample = live[cluster.id]?[node.id]
+                var fromAllocatable = false
+                // A discovered (Kubernetes) node no collector reports is placed on its allocatable capacity.
+                if document["discovered"]?.boolValue == true, sample.map({ $0.age(at: now) > ttl }) ?? true {
+                    let allocatable = NodeMetricsSample(nodeId: node.id, metrics: .allocatable(of: node), receivedAt: now)
+                    samples.removeAll { $0.nodeId == node.id }
+                    samples.append(allocatable)
+                    sample = allocatable
+                    fromAllocatable = true
+                }
                 return CapacitySnapshot.Node(
                     id: node.id,
                     vcpus: document.value(atDottedPath: "vcpus.count")?.numberValue ?? 0,
@@ -97,8 +106,9 @@ public struct PlacementService: Sendable {
                             ageSeconds: sample.age(at: now), load15m: sample.metrics.load15m, memoryFree: sample.metrics.memoryFree,
                             gpus: sample.metrics.gpus.map {
                                 CapacitySnapshot.GPU(id: $0.gpuId, totalMemory: $0.totalMem, freeMemory: $0.freeMem, utilization: $0.cudaUtilization)
-                            })
-                    })
+                            }, fromAllocatable: fromAllocatable)
+                    },
+                    schedulingProblem: document["schedulingProblem"]?.stringValue)
             }
             return CapacitySnapshot.Cluster(
                 id: cluster.id, document: cluster.assembled,

@@ -116,6 +116,7 @@ public enum Placer {
                 let summary = "placed \(placed.count) instance(s) on cluster \(candidate.cluster.id): "
                     + placed.map { "\($0.instanceId) → node \($0.nodeId)" + ($0.gpus.isEmpty ? "" : " GPUs \($0.gpus.joined(separator: ","))") }.joined(separator: "; ")
                     + " (\(matched) of \(snapshot.clusters.count) clusters \(request.clusterOrder == nil ? "matched the filters" : "selected by the clusterAllocator policy"), tried \(rank + 1))"
+                    + allocatableNote(placed, in: candidate.cluster)
                 var report = PlacementReport(summary: summary, clusters: trimmed(verdicts))
                 if !notes.isEmpty { report.notes = notes }
                 return .placed(clusterId: candidate.cluster.id, reservations: placed, report: report)
@@ -169,6 +170,15 @@ public enum Placer {
 
     /// Places every instance inside `cluster`, or says per node why it could not. For each instance every
     /// node is run through the filters; the nodes that pass are scored and the best takes the instance.
+    /// Where nodes were chosen on their allocatable capacity (no live metrics), the summary says so.
+    static func allocatableNote(_ placed: [Reservation], in cluster: CapacitySnapshot.Cluster) -> String {
+        let chosen = Set(placed.map(\.nodeId))
+        let estimated = cluster.nodes.filter { chosen.contains($0.id) && $0.live?.fromAllocatable == true }.map(\.id)
+        guard !estimated.isEmpty else { return "" }
+        return "; no live metrics from node\(estimated.count == 1 ? "" : "s") \(estimated.sorted().joined(separator: ", ")): placed on allocatable capacity minus reservations"
+            + (placed.contains { !$0.gpus.isEmpty } ? " (GPU ids are ledger slots: the device plugin picks the GPUs)" : "")
+    }
+
     static func fit(_ request: PlacementRequest, into cluster: CapacitySnapshot.Cluster, ledger: Ledger, ttl: Double,
                     plugins: PlacementPlugins, newInstanceId: () -> String) -> ClusterFit {
         var ledger = ledger

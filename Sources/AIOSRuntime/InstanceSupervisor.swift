@@ -27,6 +27,8 @@ public enum InstanceEvent: Sendable {
     /// The driver lost track of the run (its node is gone, its pod was deleted): it is started again.
     case lost(reason: String, restarts: Int, restartIn: Double, crashLooping: Bool)
     case startFailed(reason: String, restarts: Int, restartIn: Double, crashLooping: Bool)
+    /// The driver says why the run is not running yet (reported each time the reason changes).
+    case waiting(reason: String)
     case stopped
 }
 
@@ -35,7 +37,7 @@ public enum InstanceEvent: Sendable {
 /// on request.
 public actor InstanceSupervisor {
     public let launch: InstanceLaunch
-    private let driver: any InstanceDriver
+    public nonisolated let driver: any InstanceDriver
     private let policy: SupervisionPolicy
     private let probe: @Sendable (String) async -> Bool
     private let onEvent: @Sendable (InstanceEvent) async -> Void
@@ -73,6 +75,17 @@ public actor InstanceSupervisor {
         guard !stopping, let run = current else { return }
         LogTail.append(launch.logPath, "aios: replacing the instance: \(reason)")
         run.terminate(grace: policy.terminationGrace)
+    }
+
+    /// Stops supervising and leaves the current run running (its driver keeps runs across restarts of `aios up`).
+    public func detach() async {
+        stopping = true
+        current?.detach()
+        loop?.cancel()
+        if let loop {
+            _ = await Deadline.run(seconds: 5) { await loop.value; return true }
+        }
+        loop = nil
     }
 
     /// Stops the instance and waits until its run is gone (bounded).
@@ -172,6 +185,7 @@ public actor InstanceSupervisor {
             for await state in run.states {
                 switch state {
                 case .starting: continue
+                case .waiting(let reason): await onEvent(.waiting(reason: reason))
                 case .running(let address): runningContinuation.yield(address)
                 case .exited(let status): return .exited(status)
                 case .lost(let reason): return .lost(reason)

@@ -1,5 +1,6 @@
 import AIOSAuth
 import AIOSBlock
+import AIOSKubernetes
 import AIOSMetrics
 import AIOSModel
 import AIOSPlacement
@@ -29,6 +30,8 @@ public struct ControlPlane: Sendable {
     let policies: CustomPolicies?
     /// Removals under way: concurrent `removeBlock`s of one block share one removal.
     let removals = BlockRemovals()
+    /// Connections to Kubernetes clusters (`driver: kubernetes`).
+    var kubernetes: KubernetesClusters?
 
     init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets,
          policies: CustomPolicies? = nil, logger: Logger) {
@@ -64,18 +67,53 @@ public struct ControlPlane: Sendable {
 
     public func createCluster(_ document: JSONValue) async throws -> Outcome {
         let envelope = try SpecEnvelope(document: document)
-        let cluster = try ClusterSpec(envelope: envelope)
+        var cluster = try ClusterSpec(envelope: envelope)
         if let driver = cluster.driver, instances.drivers[driver] == nil {
             throw APIError.validation([FieldError(path: envelope.valuesPath / "driver",
                                                   message: "unknown driver \"\(driver)\"; this platform has \(instances.drivers.names.joined(separator: ", "))")])
         }
-        let task = TaskRecord(action: "createCluster", subject: cluster.id, status: .completed,
+        let isKubernetes = try checkKubernetes(&cluster, at: envelope.valuesPath)
+        var task = TaskRecord(action: "createCluster", subject: cluster.id, status: .completed,
                               result: ["clusterId": .string(cluster.id), "nodes": .number(Double(cluster.nodes.count))])
         try await mapRegistryErrors(field: cluster.id, path: (envelope.valuesPath / "id").description) {
             try await registry.createCluster(cluster, task: task)
         }
-        logger.info("cluster created", metadata: ["clusterId": "\(cluster.id)", "nodes": "\(cluster.nodes.count)"])
+        logger.info("cluster created", metadata: ["clusterId": "\(cluster.id)", "nodes": "\(cluster.nodes.count)", "driver": "\(InstanceDrivers.name(for: cluster))"])
+        if isKubernetes, let kubernetes {
+            // Created either way; whether its API answers is its status (Unreachable with the API's answer).
+            let status = try await kubernetes.connect(cluster)
+            task.result = ["clusterId": .string(cluster.id), "driver": .string(KubernetesDriver.driverName),
+                           "nodes": .number(Double(status.nodes)), "status": await kubernetes.status(of: cluster.id) ?? .null]
+            task.updatedAt = Date()
+            try? await registry.putTask(task)
+        }
         return Outcome(taskId: task.id, result: task.result)
+    }
+
+    /// A cluster with `config.kubernetes` runs on Kubernetes: its driver is `kubernetes`, its nodes come from the
+    /// API, and its config is checked now (files read, URLs parsed) with the token sealed before it is stored.
+    private func checkKubernetes(_ cluster: inout ClusterSpec, at path: FieldPath) throws -> Bool {
+        let configured = cluster.document["config"]?["kubernetes"]
+        guard configured != nil || cluster.driver == KubernetesDriver.driverName else { return false }
+        guard kubernetes != nil else {
+            throw APIError.validation([FieldError(path: path / "driver", message: "this platform does not run Kubernetes clusters")])
+        }
+        guard case .object(let object) = configured else {
+            throw APIError.validation([FieldError(path: path / "config" / "kubernetes",
+                                                  message: configured == nil ? "a cluster whose driver is kubernetes needs config.kubernetes {server, token | tokenFile, caData | caFile, namespace} or {kubeconfig, context}" : "expected an object")])
+        }
+        if let driver = cluster.driver, driver != KubernetesDriver.driverName {
+            throw APIError.validation([FieldError(path: path / "driver", message: "is \"\(driver)\", but config.kubernetes makes it a Kubernetes cluster; omit driver or say kubernetes")])
+        }
+        if !cluster.nodes.isEmpty {
+            throw APIError.validation([FieldError(path: path / "nodes", message: "a Kubernetes cluster's nodes come from its API; omit nodes")])
+        }
+        _ = try KubernetesSettings.read(object, at: path / "config" / "kubernetes")
+        var config = cluster.document["config"]?.objectValue ?? [:]
+        config["kubernetes"] = .object(try secrets.sealed(object))
+        cluster.document["config"] = .object(config)
+        cluster.document["driver"] = .string(KubernetesDriver.driverName)
+        return true
     }
 
     public func addNode(_ document: JSONValue) async throws -> Outcome {
@@ -138,6 +176,7 @@ public struct ControlPlane: Sendable {
         try await checkCustomPolicyKinds(resolved, spec: spec)
         let plan = try await placement.plan(blockId: spec.blockId, instances: spec.minInstances, values: spec.values,
                                             valuesPath: spec.valuesPath, resolved: resolved)
+        try await refuseUnrunnable(component, plan: plan, spec: spec)
         if spec.isDryRun {
             let outcome = try await placement.dryRun(plan)
             let result = Self.dryRunResult(blockId: spec.blockId, outcome: outcome, notes: plan.notes, driver: await driverView(clusterId: { if case .placed(let clusterId, _, _) = outcome { clusterId } else { nil } }()))
@@ -332,6 +371,20 @@ public struct ControlPlane: Sendable {
         await policies?.release(owner: block.blockId)
         logger.info("block removed", metadata: ["blockId": "\(block.blockId)"])
         return task
+    }
+
+    /// A component that runs only as a process cannot run where placement would put it when that cluster's driver
+    /// runs images only (a Kubernetes cluster): a 400 naming the component, before anything is stored.
+    private func refuseUnrunnable(_ component: ComponentRecord, plan: PlacementService.Plan, spec: BlockSpec) async throws {
+        guard OCIImageSpec(component: component.spec) == nil else { return }
+        let clusters = try await registry.clusters()
+        let imageOnly = clusters.filter { instances.drivers[InstanceDrivers.name(for: $0)]?.refusal(for: .command) != nil }
+        guard !imageOnly.isEmpty, case .placed(let clusterId, _, _) = try await placement.dryRun(plan),
+              let cluster = imageOnly.first(where: { $0.id == clusterId }) else { return }
+        let driver = InstanceDrivers.name(for: cluster)
+        throw APIError.validation([FieldError(
+            path: spec.valuesPath / "blockComponentURI",
+            message: "component \(spec.componentURI) runs only as a process on the platform's host, and the block would be placed on cluster \(clusterId), whose \(driver) driver runs OCI images only: \(instances.drivers[driver]?.refusal(for: .command) ?? ""); or narrow the block's clusterQuery to other clusters")])
     }
 
     /// A block may name a registered custom policy only where its kind is used (a load balancer cannot be an autoscaler).

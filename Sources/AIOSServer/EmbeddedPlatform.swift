@@ -1,5 +1,6 @@
 import AIOSBlock
 import AIOSGateway
+import AIOSKubernetes
 import AIOSMetrics
 import AIOSModel
 import AIOSPolicy
@@ -8,6 +9,7 @@ import AIOSSplits
 import AIOSStore
 import AIOSVDAG
 import AIOSWire
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -74,6 +76,13 @@ public struct EmbeddedPlatform: Sendable {
         self.logger = logger
     }
 
+    /// This platform's id on Kubernetes clusters (label `aios.platform`): derived from its data directory's secret
+    /// key, so it is stable across restarts and differs between platforms sharing a namespace.
+    static func platformId(_ secrets: SecretBox) -> String {
+        let key = secrets.derivedKey(purpose: "kubernetes-platform-id").withUnsafeBytes { Data($0) }
+        return SHA256.hash(data: key).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     /// `onReady` receives the URL the HTTP API serves on and the gRPC gateway's `host:port`, once both
     /// accept connections.
@@ -119,8 +128,12 @@ public struct EmbeddedPlatform: Sendable {
         let runDirectory = configuration.dataDirectory.appendingPathComponent("run")
         let process = ProcessDriver(runDirectory: runDirectory, pythonVirtualEnv: configuration.pythonVirtualEnv, logger: logger)
         let hostDriver = HostDriver(process: process, oci: oci.map { OCIDriver(engine: $0, dataDirectory: configuration.dataDirectory, runDirectory: runDirectory, logger: self.logger) })
+        let kubernetesSet = KubernetesClusterSet()
         // Every driver a cluster may name: a new one is one entry here.
-        let drivers = InstanceDrivers([hostDriver, SimulatedDriver(host: hostDriver)])
+        let drivers = InstanceDrivers([hostDriver, SimulatedDriver(host: hostDriver),
+                                       KubernetesDriver(clusters: kubernetesSet, registries: registries, logger: logger)])
+        let kubernetes = KubernetesClusters(set: kubernetesSet, registry: registry, metrics: metrics, secrets: BlockSecrets(box: secrets),
+                                            platformId: Self.platformId(secrets), metricsInterval: configuration.metricsInterval, logger: logger)
         var instanceConfiguration = InstanceManager.Configuration(files: BlockFiles(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)))
         if case .success(let engine) = oci {
             instanceConfiguration.puller = ImagePuller(engine: engine, registries: registries,
@@ -132,8 +145,9 @@ public struct EmbeddedPlatform: Sendable {
             registry: registry, instances: instances,
             configuration: .init(dataDirectory: configuration.dataDirectory, secrets: BlockSecrets(box: secrets)),
             logger: logger)
-        let controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
+        var controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
                                         secrets: BlockSecrets(box: secrets), policies: policies, logger: logger)
+        controlPlane.kubernetes = kubernetes
         let sampler = ProcessSampler()
         let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
                                  sampler: sampler, metrics: metrics, logger: logger, policies: policies)
@@ -142,11 +156,17 @@ public struct EmbeddedPlatform: Sendable {
             metrics: metrics, clusterId: ControlPlane.localClusterId, nodeId: ControlPlane.localNodeId,
             interval: configuration.metricsInterval, logger: logger)
         await localMetrics.sampleOnce()
+        await kubernetes.setRelocation { blockId, instanceIds, reason in
+            await scaler.relocate(blockId: blockId, instanceIds: instanceIds, reason: reason)
+        }
+        // Kubernetes clusters first: their pods are reconciled with the records like every driver's runs.
+        await kubernetes.connectAll()
         do {
             try await controlPlane.resumeInterruptedWork()
         } catch {
             await thirdParty.shutdown()
             await instances.shutdown()
+            await kubernetes.shutdown()
             throw error
         }
 
@@ -182,7 +202,7 @@ public struct EmbeddedPlatform: Sendable {
             },
             logger: logger)
         let services = ServiceGroup(
-            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags, splits: splits, policies: policies), scaler, grpcGateway, app],
+            configuration: .init(services: [localMetrics, InstanceShutdownService(instances: instances, thirdParty: thirdParty, vdags: vdags, splits: splits, policies: policies, kubernetes: kubernetes), scaler, grpcGateway, app],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await services.run()
         logger.info("aios stopped")
@@ -196,6 +216,7 @@ struct InstanceShutdownService: Service {
     let vdags: VDAGService
     let splits: SplitService
     let policies: CustomPolicies
+    let kubernetes: KubernetesClusters
 
     func run() async throws {
         try? await gracefulShutdown()
@@ -206,6 +227,7 @@ struct InstanceShutdownService: Service {
             await vdags.shutdown()
             await thirdParty.shutdown()
             await instances.shutdown()
+            await kubernetes.shutdown()
             await policies.shutdown()
         }.value
     }

@@ -105,15 +105,18 @@ struct HTTPAPI: Sendable {
             }
             return Response.json(Views.component(component))
         }
+        let kubernetes = controlPlane.kubernetes
         router.get("api/clusters") { _, _ -> Response in
-            Response.json(.array(try await registry.clusters().map(Views.cluster)))
+            var views: [JSONValue] = []
+            for cluster in try await registry.clusters() { views.append(Views.cluster(cluster, status: await kubernetes?.status(of: cluster.id))) }
+            return Response.json(.array(views))
         }
         router.get("api/clusters/:id") { _, context -> Response in
             let id = try context.parameters.require("id")
             guard let cluster = try await registry.cluster(id: id) else {
                 throw APIError(.notFound, "cluster \"\(id)\" does not exist")
             }
-            return Response.json(Views.cluster(cluster))
+            return Response.json(Views.cluster(cluster, status: await kubernetes?.status(of: id)))
         }
         let metrics = controlPlane.metrics
         router.get("api/clusters/:id/metrics") { _, context -> Response in

@@ -14,9 +14,12 @@ enum Views {
         return .object(document)
     }
 
-    static func cluster(_ cluster: ClusterSpec) -> JSONValue {
-        var view = cluster.assembled.objectValue ?? [:]
+    /// A cluster: its document (sealed values, a Kubernetes token, as `"***"`), its driver and, for a cluster the
+    /// platform connects to, whether its API answers (`status`).
+    static func cluster(_ cluster: ClusterSpec, status: JSONValue? = nil) -> JSONValue {
+        var view = SecretValues.redacted(cluster.assembled).objectValue ?? [:]
         view["driver"] = .string(InstanceDrivers.name(for: cluster))
+        if let status { view["status"] = status }
         return .object(view)
     }
 

@@ -23,10 +23,10 @@ final class PlacementReportNodeTests: XCTestCase {
         let good = chosen.nodes[0]
         XCTAssertEqual(good.reasons, [])
         XCTAssertEqual(good.plugins?.map(\.plugin), ["gpu-model", "gpu-utilization", "gpu-memory",
-                                                      "node-selector", "gpu-model", "metrics-fresh", "cpu", "memory", "gpu-count",
+                                                      "node-schedulable", "node-selector", "gpu-model", "metrics-fresh", "cpu", "memory", "gpu-count",
                                                       "gpu-nodes-for-gpu-work", "selection-mode"])
-        XCTAssertEqual(good.plugins?.map(\.kind), ["gpu-filter", "gpu-filter", "gpu-filter"] + Array(repeating: "filter", count: 6) + ["scorer", "scorer"])
-        XCTAssertEqual(good.plugins?.compactMap(\.verdict), Array(repeating: "passed", count: 9))
+        XCTAssertEqual(good.plugins?.map(\.kind), ["gpu-filter", "gpu-filter", "gpu-filter"] + Array(repeating: "filter", count: 7) + ["scorer", "scorer"])
+        XCTAssertEqual(good.plugins?.compactMap(\.verdict), Array(repeating: "passed", count: 10))
         XCTAssertEqual(good.plugins?.last?.score, 100)
         XCTAssertEqual(good.score, 100, "10 × 0 + 1 × 100")
         XCTAssertEqual(chosen.nodes[1].plugins?.last?.score, 0)
@@ -56,10 +56,10 @@ final class PlacementReportNodeTests: XCTestCase {
         let nodes = try XCTUnwrap(report.clusters.first?.nodes)
         XCTAssertEqual(nodes.map(\.reasons), [["needs 32 CPUs, 4 free (4 total, 0 reserved)"],
                                               ["no metrics received from this node; it is not placed on until a collector reports (POST /api/nodeMetrics)"]])
-        XCTAssertEqual(nodes[0].plugins?.map(\.plugin), ["node-selector", "gpu-model", "metrics-fresh", "cpu", "memory", "gpu-count"],
+        XCTAssertEqual(nodes[0].plugins?.map(\.plugin), ["node-schedulable", "node-selector", "gpu-model", "metrics-fresh", "cpu", "memory", "gpu-count"],
                        "no GPU filters for CPU work")
         XCTAssertEqual(nodes[0].plugins?.first { $0.plugin == "cpu" }?.verdict, "rejected")
-        XCTAssertEqual(nodes[1].plugins?.map(\.verdict), ["passed", "passed", "rejected", "skipped", "skipped", "skipped"])
+        XCTAssertEqual(nodes[1].plugins?.map(\.verdict), ["passed", "passed", "passed", "rejected", "skipped", "skipped", "skipped"])
         XCTAssertTrue(report.lines.contains("    - needs 32 CPUs, 4 free (4 total, 0 reserved)"), report.lines.joined(separator: "\n"))
     }
 

@@ -247,6 +247,27 @@ public actor BlockScaler: Service {
         return "\(current) → \(count) instances"
     }
 
+    /// Places instances again elsewhere in their cluster (the node they ran on left it, or can no longer be placed
+    /// on): the old ones stop and release what they held, then as many new ones are placed where they fit. Waits
+    /// (up to a minute) for scaling work of the block that is under way.
+    public func relocate(blockId: String, instanceIds: [String], reason: String) async {
+        let until = Date().addingTimeInterval(60)
+        while busy.contains(blockId), Date() < until { try? await Task.sleep(for: .milliseconds(200)) }
+        guard !busy.contains(blockId) else {
+            await event(blockId, .nodeLost, "\(instanceIds.joined(separator: ", ")): \(reason); not moved, the block was being scaled for a minute")
+            return
+        }
+        busy.insert(blockId)
+        defer { busy.remove(blockId) }
+        guard let block = try? await registry.block(id: blockId), [.starting, .ready, .degraded].contains(block.phase) else { return }
+        let victims = instanceIds.filter { id in block.placement.instances.contains { $0.instanceId == id } }
+        guard !victims.isEmpty else { return }
+        await event(blockId, .nodeLost, "\(victims.joined(separator: ", ")): \(reason); placing \(victims.count == 1 ? "it" : "them") elsewhere in the cluster")
+        await scaleDown(block, by: victims.count, reason: reason, preferring: victims)
+        guard let remaining = try? await registry.block(id: blockId) else { return }
+        await scaleUp(remaining, by: victims.count, reason: "replacing \(victims.joined(separator: ", ")) (\(reason))")
+    }
+
     private func scaleUp(_ block: BlockRecord, by count: Int, reason: String) async {
         do {
             let (grown, message) = try await placement.addInstances(to: block, count: count, reason: reason)

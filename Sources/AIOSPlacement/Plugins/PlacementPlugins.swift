@@ -12,11 +12,11 @@ public struct PlacementPlugins: Sendable {
         self.scorers = scorers
     }
 
-    /// Node selectors first (a node they reject is not a candidate at all), then fresh metrics, CPUs, memory,
+    /// Nodes that cannot take work and node selectors first (a node they reject is not a candidate at all), then fresh metrics, CPUs, memory,
     /// and enough qualifying GPUs on the node; GPUs qualify on model, utilisation and free memory. Scoring
     /// keeps GPU nodes for GPU work, then follows `selection_mode`.
     public static let builtIn = PlacementPlugins(
-        filters: [NodeSelectorFilter(), GPUModelFilter(), MetricsFreshnessFilter(), CPUFilter(), MemoryFilter(), GPUCountFilter()],
+        filters: [NodeSchedulableFilter(), NodeSelectorFilter(), GPUModelFilter(), MetricsFreshnessFilter(), CPUFilter(), MemoryFilter(), GPUCountFilter()],
         gpuFilters: [GPUModelFilter(), GPUUtilizationFilter(), GPUMemoryFilter()],
         scorers: [GPUNodesForGPUWorkScorer(), SelectionModeScorer()])
 }

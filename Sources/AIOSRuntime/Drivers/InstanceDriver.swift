@@ -30,6 +30,13 @@ public protocol InstanceDriver: Sendable {
     /// Part of an instance's log: the last `tailLines`, or what follows `offset`.
     func log(of instance: InstanceRecord, offset: Int?, tailLines: Int) async -> LogChunk
 
+    /// Whether its runs outlive `aios up` (pods do): at shutdown they are left running, and the next start adopts them.
+    var keepsRunsAcrossRestarts: Bool { get }
+
+    /// After an instance is gone for good (scaled down, its block removed; `instanceId` nil for every instance
+    /// of the block): removes what the driver made for it beyond its runs (a pod's ConfigMap and Secrets).
+    func release(blockId: String, instanceId: String?) async
+
     /// Runs a job to completion (an init program, a splitter): each complete line of its output goes to
     /// `onLine` as it is written; stopped (graceful, then forced) at its timeout or when the task is cancelled.
     func runJob(_ job: JobLaunch, onLine: @escaping @Sendable (Substring) async -> Void) async -> ProgramEnding
@@ -39,6 +46,10 @@ extension InstanceDriver {
     public var runsOnRealGPUs: Bool { true }
 
     public var pullsImagesHere: Bool { false }
+
+    public var keepsRunsAcrossRestarts: Bool { false }
+
+    public func release(blockId: String, instanceId: String?) async {}
 
     public func log(of instance: InstanceRecord, offset: Int?, tailLines: Int) async -> LogChunk {
         InstanceLogs.read(instance.logPath, offset: offset, tailLines: tailLines)
@@ -62,6 +73,9 @@ public struct InstanceKey: Hashable, Sendable, CustomStringConvertible {
 public enum InstanceState: Sendable, Equatable {
     /// Started; not yet running (a pod being scheduled, an image being unpacked).
     case starting
+    /// Not yet running, and why, as its driver reports it (a pod whose image cannot be pulled, a pod waiting
+    /// for its node): the supervisor reports it and keeps waiting.
+    case waiting(reason: String)
     /// Running, serving (or about to serve) at `address`.
     case running(address: String)
     /// Its program ended with `status` (128 + the signal when killed).
@@ -73,7 +87,7 @@ public enum InstanceState: Sendable, Equatable {
     public var isFinal: Bool {
         switch self {
         case .exited, .lost: true
-        case .starting, .running: false
+        case .starting, .waiting, .running: false
         }
     }
 }
@@ -116,4 +130,10 @@ public protocol InstanceRun: Sendable {
     func stop(grace: Double) async -> Bool
     /// Whether it still runs.
     var isAlive: Bool { get }
+    /// Stops following it and leaves it running (its driver keeps runs across restarts); its states end.
+    func detach()
+}
+
+extension InstanceRun {
+    public func detach() {}
 }

@@ -34,6 +34,10 @@ public struct InstanceLaunch: Sendable {
     /// The block file (`AIOS_BLOCK_FILE`): mounted read-only where the instance does not share this file system.
     public var blockFile: String
     public var workload: InstanceWorkload
+    /// The `containerRegistryId` of an image's registry, for drivers that pull elsewhere (with its credentials).
+    public var imageRegistryId: String?
+    /// Whether the block file holds the block's opened secrets (a driver that copies it keeps it secret).
+    public var blockFileHoldsSecrets = false
     /// Where its output goes (a driver that keeps logs elsewhere still appends its own notes here).
     public var logPath: String
 
@@ -60,6 +64,8 @@ public struct JobLaunch: Sendable {
     /// Unique among running jobs (`init-<block>`, `split-<task>`): names its container or pod, and its run file.
     public var name: String
     public var workload: InstanceWorkload
+    /// The cluster it runs on, for drivers that run jobs there (`nil`: this machine).
+    public var clusterId: String?
     public var environment: [String: String]
     public var logPath: String
     public var timeout: Double
@@ -68,9 +74,10 @@ public struct JobLaunch: Sendable {
     /// Host paths the job reads and writes (its state directory): mounted where it runs in a container.
     public var mounts: [String]
 
-    public init(name: String, workload: InstanceWorkload, environment: [String: String], logPath: String, timeout: Double,
+    public init(name: String, workload: InstanceWorkload, clusterId: String? = nil, environment: [String: String], logPath: String, timeout: Double,
                 grace: Double = 5, mounts: [String] = []) {
         self.name = name
+        self.clusterId = clusterId
         self.workload = workload
         self.environment = environment
         self.logPath = logPath

@@ -48,6 +48,21 @@ public struct ContainerRegistries: Sendable {
         return ["success": true, "result": ["containerRegistryId": .string(id), "removed": true]]
     }
 
+    /// What a node that pulls `image` itself needs: the reference and, for a registry with credentials, its host,
+    /// user name and opened password (for a pull Secret). An unknown `containerRegistryId` is an error naming it.
+    public func credentials(for image: OCIImageSpec) async throws -> (reference: String, host: String?, username: String?, password: String?) {
+        guard let id = image.registryId else { return (image.image, nil, nil, nil) }
+        guard let record = try await registry.containerRegistry(id: id) else {
+            throw SecretBoxError("containerRegistryInfo.containerRegistryId \"\(id)\" is not a registered registry; add it with POST /api/registries")
+        }
+        if let host = image.referenceHost, host != record.host {
+            throw SecretBoxError("containerImage \(image.image) names registry host \(host), but containerRegistryId \"\(id)\" is \(record.host)")
+        }
+        let reference = image.reference(registryHost: record.host)
+        guard let username = record.username, let sealed = record.sealedPassword else { return (reference, record.host, nil, nil) }
+        return (reference, record.host, username, try secrets.open(sealed))
+    }
+
     /// What a pull of `image` needs: the reference, the auth file (written now, 0600; remove it after the
     /// pull) and whether to verify TLS. An unknown `containerRegistryId` is an error naming it.
     public func access(for image: OCIImageSpec, scratch: URL) async throws -> (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?) {

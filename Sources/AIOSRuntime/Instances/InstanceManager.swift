@@ -77,7 +77,10 @@ public actor InstanceManager {
             return
         }
         let workload: InstanceWorkload, componentEnvironment: [String: String]
-        if let process = ProcessRuntimeSpec(component: component.spec) {
+        var imageRegistryId: String?
+        // A component with both runs as a process where its cluster's driver runs commands, else as its image.
+        if let process = ProcessRuntimeSpec(component: component.spec),
+           driver.refusal(for: .command) == nil || OCIImageSpec(component: component.spec) == nil {
             workload = .command(process.command, cwd: process.cwd)
             componentEnvironment = process.environment
         } else if let image = OCIImageSpec(component: component.spec) {
@@ -105,6 +108,7 @@ public actor InstanceManager {
                 workload = .image(reference)
             } else {
                 workload = .image(image.image)
+                imageRegistryId = image.registryId
             }
             componentEnvironment = [:]
         } else {
@@ -123,7 +127,8 @@ public actor InstanceManager {
         for placement in block.placement.instances where supervisors[block.blockId]?[placement.instanceId] == nil {
             let logPath = configuration.files.logFile(block.blockId, placement.instanceId).path
             do {
-                let launch = try prepare(block: block, workload: workload, componentEnvironment: componentEnvironment, placement: placement, driver: driver)
+                let launch = try prepare(block: block, workload: workload, imageRegistryId: imageRegistryId, componentEnvironment: componentEnvironment,
+                                         placement: placement, driver: driver)
                 launches.append(launch)
                 records.append(InstanceRecord(placement: placement, logPath: launch.logPath, driver: driver.name))
             } catch {
@@ -177,6 +182,15 @@ public actor InstanceManager {
                 group.addTask { await supervisor.stop() }
             }
         }
+        await release(blockId: blockId, instanceId: nil)
+    }
+
+    /// What drivers made for instances beyond their runs goes with them (every driver is asked: a block whose
+    /// instances never started still has nothing left behind).
+    private func release(blockId: String, instanceId: String?) async {
+        for name in drivers.names {
+            await drivers[name]?.release(blockId: blockId, instanceId: instanceId)
+        }
     }
 
     /// The process id of each running instance of the block.
@@ -207,6 +221,7 @@ public actor InstanceManager {
     public func stopInstance(blockId: String, instanceId: String) async {
         guard let supervisor = supervisors[blockId]?.removeValue(forKey: instanceId) else { return }
         await supervisor.stop()
+        await release(blockId: blockId, instanceId: instanceId)
     }
 
     /// After the block's record is gone: its block files (which hold its opened secrets) go with it, and so do
@@ -268,7 +283,12 @@ public actor InstanceManager {
         supervisors.removeAll()
         await withTaskGroup(of: Void.self) { group in
             for supervisor in all {
-                group.addTask { await supervisor.stop() }
+                // Pods outlive the platform: the next start adopts them.
+                if supervisor.driver.keepsRunsAcrossRestarts {
+                    group.addTask { await supervisor.detach() }
+                } else {
+                    group.addTask { await supervisor.stop() }
+                }
             }
         }
     }
@@ -354,6 +374,10 @@ public actor InstanceManager {
         case .lost(let reason, let restarts, let restartIn, let crashLooping):
             await down(blockId, instanceId, event: BlockEvent(type: .instanceLost, message: "\(instanceId): \(reason); starting it again in \(restartIn.formatted) s"),
                        reason: reason, restarts: restarts, crashLooping: crashLooping)
+        case .waiting(let reason):
+            await record(blockId, event: BlockEvent(type: .instanceWaiting, message: "\(instanceId): \(reason)")) { _, instances in
+                instances.update(instanceId) { $0.message = reason }
+            }
         case .stopped:
             routing.instanceGone(blockId: blockId, instanceId: instanceId)
         }
@@ -400,7 +424,7 @@ public actor InstanceManager {
     // MARK: Launch
 
     /// The instance's typed launch: its variables, block file, allocation and workload.
-    private func prepare(block: BlockRecord, workload: InstanceWorkload, componentEnvironment: [String: String],
+    private func prepare(block: BlockRecord, workload: InstanceWorkload, imageRegistryId: String?, componentEnvironment: [String: String],
                          placement: BlockPlacement.Instance, driver: any InstanceDriver) throws -> InstanceLaunch {
         let logPath = try configuration.files.createLog(block.blockId, placement.instanceId)
         let clusterId = block.placement.clusterId ?? ""
@@ -418,10 +442,13 @@ public actor InstanceManager {
             "PYTHONUNBUFFERED": "1",
         ]) { _, aios in aios }
         let parameters = block.resolved.policies["resourceAllocator"]?["parameters"]?.objectValue ?? [:]
-        return InstanceLaunch(
+        var launch = InstanceLaunch(
             blockId: block.blockId, instanceId: placement.instanceId, clusterId: clusterId, nodeId: placement.nodeId, gpus: placement.gpus,
             cpus: parameters["cpus"]?.numberValue, memoryMB: (parameters["min_memory_mb"] ?? parameters["memory"])?.numberValue,
             environment: environment, blockFile: blockFile.path, workload: workload, logPath: logPath)
+        launch.imageRegistryId = imageRegistryId
+        launch.blockFileHoldsSecrets = SecretValues.containsSealed(.object(block.spec))
+        return launch
     }
 
     /// Pulls a block's image, the engine's progress as block events. Returns the reference pulled, or `nil`

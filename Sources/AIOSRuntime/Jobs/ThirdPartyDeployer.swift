@@ -195,7 +195,13 @@ public actor ThirdPartyDeployer {
         await stopLeftoverRun(blockId)
         logger.info("running init program", metadata: ["blockId": "\(blockId)", "mode": "\(mode.rawValue)", "driver": "\(driver.name)"])
         let registry = self.registry, logger = self.logger
-        let job = JobLaunch(name: "init-\(blockId)", workload: .command(spec.command ?? [], cwd: spec.cwd), environment: environment,
+        // An init program runs as its command where the cluster's driver runs commands, else as its image.
+        let workload: InstanceWorkload = if let image = spec.image, spec.command == nil || driver.refusal(for: .command) != nil {
+            .image(image)
+        } else {
+            .command(spec.command ?? [], cwd: spec.cwd)
+        }
+        let job = JobLaunch(name: "init-\(blockId)", workload: workload, clusterId: block.placement.clusterId, environment: environment,
                             logPath: logPath.path, timeout: mode == .create ? spec.createTimeout : spec.removeTimeout, grace: configuration.grace,
                             mounts: [state.path])
         let outcome = await InitProgramRunner.run(job, on: driver) { report in

@@ -1,0 +1,142 @@
+import AIOSModel
+import Foundation
+
+/// How the platform reaches a Kubernetes cluster: a cluster's `config.kubernetes`, as `createCluster` takes it.
+///
+/// `{"server": URL, "token": T | "tokenFile": P, "caData": base64 | "caFile": P | "insecureSkipTLSVerify": true,
+/// "namespace": "aios", "gpuMetricsURL": URL}`, or `{"kubeconfig": P, "context": C}` with the same optional
+/// `namespace` and `gpuMetricsURL`. The token is sealed at rest (`{"$sealed": ...}`) and opened only here.
+public struct KubernetesSettings: Sendable, Equatable {
+    /// Where credentials come from.
+    public enum Credential: Sendable, Equatable {
+        case none
+        case token(String)
+        /// Read at each connection, so a rotated service-account token is picked up.
+        case tokenFile(String)
+        /// PEM client certificate and key (from a kubeconfig).
+        case clientCertificate(certificatePEM: String, keyPEM: String)
+    }
+
+    /// How the server's certificate is checked.
+    public enum Trust: Sendable, Equatable {
+        /// The system's roots.
+        case system
+        /// PEM certificates of the CA.
+        case certificateAuthority(pem: String)
+        /// No check at all (`insecureSkipTLSVerify`): for test clusters only.
+        case insecure
+    }
+
+    public static let defaultNamespace = "aios"
+
+    public var server: URL
+    public var credential: Credential
+    public var trust: Trust
+    public var namespace: String
+    /// A DCGM exporter's Prometheus endpoint with the cluster's GPU metrics, when one is given.
+    public var gpuMetricsURL: URL?
+
+    public init(server: URL, credential: Credential = .none, trust: Trust = .system, namespace: String = Self.defaultNamespace,
+                gpuMetricsURL: URL? = nil) {
+        self.server = server
+        self.credential = credential
+        self.trust = trust
+        self.namespace = namespace
+        self.gpuMetricsURL = gpuMetricsURL
+    }
+
+    /// The fields `config.kubernetes` may have.
+    static let knownFields: Set<String> = [
+        "server", "token", "tokenFile", "caData", "caFile", "insecureSkipTLSVerify", "namespace", "kubeconfig", "context", "gpuMetricsURL",
+    ]
+
+    /// Reads `config.kubernetes` at `path`. `openSecret` opens a sealed token. Files named (`tokenFile`, `caFile`,
+    /// `kubeconfig`) are read now, so a bad path is an error naming the field.
+    public static func read(_ object: [String: JSONValue], at path: FieldPath,
+                            openSecret: (JSONValue) throws -> JSONValue = { $0 }) throws(APIError) -> KubernetesSettings {
+        var reader = FieldReader()
+        reader.rejectUnknownFields(object, known: knownFields, at: path)
+        let namespace = reader.string(object, "namespace", at: path) ?? defaultNamespace
+        if let problem = ResourceName.problem(namespace) { reader.fail(path / "namespace", problem) }
+        var gpuMetricsURL: URL?
+        if let text = reader.string(object, "gpuMetricsURL", at: path) {
+            gpuMetricsURL = httpURL(text)
+            if gpuMetricsURL == nil { reader.fail(path / "gpuMetricsURL", "expected an http:// or https:// URL, got \"\(text)\"") }
+        }
+        if let kubeconfig = reader.string(object, "kubeconfig", at: path) {
+            for field in ["server", "token", "tokenFile", "caData", "caFile", "insecureSkipTLSVerify"] where object[field] != nil {
+                reader.fail(path / field, "cannot be given with kubeconfig: the kubeconfig's context says it")
+            }
+            let context = reader.string(object, "context", at: path)
+            try reader.check()
+            do {
+                let file = try KubeConfig.load(path: kubeconfig)
+                var settings = try file.settings(context: context)
+                if object["namespace"] != nil || settings.namespace.isEmpty { settings.namespace = namespace }
+                settings.gpuMetricsURL = gpuMetricsURL
+                return settings
+            } catch let error as KubeConfig.Problem {
+                throw APIError.validation([FieldError(path: error.field == "context" ? path / "context" : path / "kubeconfig", message: error.message)])
+            } catch {
+                throw APIError.validation([FieldError(path: path / "kubeconfig", message: "\(error)")])
+            }
+        }
+        if object["context"] != nil { reader.fail(path / "context", "needs kubeconfig") }
+
+        let serverText = reader.string(object, "server", at: path, required: true)
+        let server = serverText.flatMap(httpURL)
+        if let serverText, server == nil { reader.fail(path / "server", "expected an https:// (or http://) URL, got \"\(serverText)\"") }
+
+        var credential = Credential.none
+        switch (object["token"], reader.string(object, "tokenFile", at: path)) {
+        case (.some, .some):
+            reader.fail(path / "tokenFile", "give token or tokenFile, not both")
+        case (.some(let value), nil):
+            do {
+                guard let token = try openSecret(value).stringValue, !token.isEmpty else {
+                    reader.fail(path / "token", "expected a non-empty string")
+                    break
+                }
+                credential = .token(token)
+            } catch {
+                reader.fail(path / "token", "cannot be opened: \(error)")
+            }
+        case (nil, .some(let file)):
+            if !FileManager.default.isReadableFile(atPath: file) { reader.fail(path / "tokenFile", "cannot read \(file)") }
+            credential = .tokenFile(file)
+        case (nil, nil):
+            break
+        }
+
+        var trust = Trust.system
+        let insecure = reader.bool(object, "insecureSkipTLSVerify", at: path) ?? false
+        let caData = reader.string(object, "caData", at: path)
+        let caFile = reader.string(object, "caFile", at: path)
+        if [caData != nil, caFile != nil, insecure].filter({ $0 }).count > 1 {
+            reader.fail(path / "caData", "give one of caData, caFile and insecureSkipTLSVerify")
+        } else if let caData {
+            if let pem = Data(base64Encoded: caData, options: .ignoreUnknownCharacters).flatMap({ String(data: $0, encoding: .utf8) }),
+               pem.contains("-----BEGIN CERTIFICATE-----") {
+                trust = .certificateAuthority(pem: pem)
+            } else {
+                reader.fail(path / "caData", "expected base64 of a PEM CA certificate (as in a kubeconfig's certificate-authority-data)")
+            }
+        } else if let caFile {
+            if let pem = try? String(contentsOfFile: caFile, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") {
+                trust = .certificateAuthority(pem: pem)
+            } else {
+                reader.fail(path / "caFile", "cannot read a PEM CA certificate from \(caFile)")
+            }
+        } else if insecure {
+            trust = .insecure
+        }
+        try reader.check()
+        guard let server else { throw APIError.validation(reader.errors) }
+        return KubernetesSettings(server: server, credential: credential, trust: trust, namespace: namespace, gpuMetricsURL: gpuMetricsURL)
+    }
+
+    static func httpURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http", url.host != nil else { return nil }
+        return url
+    }
+}

@@ -1,0 +1,91 @@
+import AIOSModel
+import AIOSRuntime
+import Foundation
+import Synchronization
+
+/// One run of an instance as a Pod: its states come from the cluster's pod watch. When it ends, the pod's last
+/// log lines and why it ended are appended to the instance's log (so crash reports show them), and the pod is
+/// deleted (the next run is a new pod). `stop` deletes it with the grace period and waits until it is gone.
+final class PodRun: InstanceRun {
+    let identity: RunIdentity
+    let states: AsyncStream<InstanceState>
+    private let cluster: KubernetesCluster
+    private let name: String
+    private let state: RunState
+    private let ended: Task<Void, Never>
+
+    /// Where it serves and whether it still runs, shared with the task that follows it.
+    final class RunState: Sendable {
+        private let value = Mutex<(address: String, alive: Bool)>(("", true))
+        var address: String {
+            get { value.withLock { $0.address } }
+            set { value.withLock { $0.address = newValue } }
+        }
+        var alive: Bool {
+            get { value.withLock { $0.alive } }
+            set { value.withLock { $0.alive = newValue } }
+        }
+    }
+
+    init(cluster: KubernetesCluster, name: String, port: Int, logPath: String, known: JSONValue?) async {
+        self.cluster = cluster
+        self.name = name
+        identity = RunIdentity(driver: KubernetesDriver.driverName, name: name)
+        let (states, continuation) = AsyncStream<InstanceState>.makeStream(bufferingPolicy: .bufferingNewest(64))
+        self.states = states
+        let observations = await cluster.pods.subscribe(name, port: port, known: known)
+        let state = RunState()
+        self.state = state
+        ended = Task {
+            var final = false
+            for await observation in observations {
+                if case .running(let address) = observation.state { state.address = address }
+                if observation.state.isFinal {
+                    await Self.finish(cluster: cluster, name: name, logPath: logPath, note: observation.note)
+                    state.alive = false
+                    final = true
+                }
+                continuation.yield(observation.state)
+                if final { break }
+            }
+            if !final {
+                state.alive = false
+                continuation.yield(.lost(reason: "the pod watch of \(name) ended"))
+            }
+            continuation.finish()
+        }
+    }
+
+    var address: String { state.address }
+
+    var isAlive: Bool { state.alive }
+
+    /// Its last log lines and the reason into the instance's log; the ended pod deleted.
+    private static func finish(cluster: KubernetesCluster, name: String, logPath: String, note: String?) async {
+        if let tail = try? await cluster.client.text(cluster.path("pods", name) + "/log", query: ["tailLines": "50", "limitBytes": "65536"], timeout: 10),
+           !tail.isEmpty {
+            LogTail.append(logPath, tail.hasSuffix("\n") ? String(tail.dropLast()) : tail)
+        }
+        if let note { LogTail.append(logPath, "aios: pod \(name): \(note)") }
+        try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: 0, timeout: 10)
+    }
+
+    func terminate(grace: Double) {
+        let cluster = self.cluster, name = self.name
+        Task { try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: Int(grace.rounded(.up)), timeout: 10) }
+    }
+
+    func stop(grace: Double) async -> Bool {
+        // A delete that fails leaves the pod: the wait below then ends at its limit and says so.
+        try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: Int(grace.rounded(.up)), timeout: 10)
+        let ended = self.ended
+        _ = await Deadline.run(seconds: grace + 5) { await ended.value; return true }
+        return !isAlive
+    }
+
+    /// Leaves the pod running and stops following it (the platform shuts down; the next start adopts it).
+    func detach() {
+        let cluster = self.cluster, name = self.name
+        Task { await cluster.pods.unsubscribe(name) }
+    }
+}
