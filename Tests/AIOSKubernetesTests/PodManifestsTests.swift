@@ -24,8 +24,8 @@ final class PodManifestsTests: XCTestCase {
         let pod = manifests.pod(launch(), image: "registry.example.com/chat:1.0", port: 50123, blockFileHoldsSecrets: false, pullSecret: "aios-chat-inst-abc123-pull")
         try assertGolden(pod, "pod-gpu")
         XCTAssertEqual(pod["spec"]?["nodeName"]?.stringValue, "node-a", "the platform is the scheduler")
-        XCTAssertEqual(pod["spec"]?["containers"]?[0]?["resources"]?["limits"]?["nvidia.com/gpu"]?.stringValue, "2")
-        let env = pod["spec"]?["containers"]?[0]?["env"]?.arrayValue ?? []
+        XCTAssertEqual(pod["spec"]?["containers"]?.arrayValue?.first?["resources"]?["limits"]?["nvidia.com/gpu"]?.stringValue, "2")
+        let env = pod["spec"]?["containers"]?.arrayValue?.first?["env"]?.arrayValue ?? []
         let names = env.compactMap { $0["name"]?.stringValue }
         XCTAssertFalse(names.contains("CUDA_VISIBLE_DEVICES"), "the device plugin sets GPU visibility")
         XCTAssertTrue(env.contains { $0["name"] == "AIOS_BLOCK_FILE" && $0["value"] == "/etc/aios/block.json" })
@@ -36,7 +36,7 @@ final class PodManifestsTests: XCTestCase {
         let pod = manifests.pod(launch(gpus: [], cpus: nil, memoryMB: nil), image: "busybox", port: 50051, blockFileHoldsSecrets: true, pullSecret: nil)
         try assertGolden(pod, "pod-cpu-secret-block-file")
         XCTAssertNil(pod["spec"]?["imagePullSecrets"])
-        XCTAssertNil(pod["spec"]?["containers"]?[0]?["resources"]?["limits"])
+        XCTAssertNil(pod["spec"]?["containers"]?.arrayValue?.first?["resources"]?["limits"])
     }
 
     func testBlockFileIsAConfigMapOrASecret() throws {

@@ -41,7 +41,7 @@ final class PlacementReportNodeTests: XCTestCase {
         let other = chosen.nodes[3]
         XCTAssertEqual(other.reasons, ["label pool is \"b\", node_selector needs \"a\""])
         XCTAssertEqual(other.plugins?.filter { $0.kind == "filter" }.map(\.verdict),
-                       ["rejected", "skipped", "skipped", "skipped", "skipped", "skipped"], "node_selector skips the rest")
+                       ["passed", "rejected", "skipped", "skipped", "skipped", "skipped", "skipped"], "node_selector skips the rest")
 
         let json = outcome.report.json.jsonString()
         XCTAssertTrue(json.contains("\"plugins\""), json)

@@ -26,6 +26,8 @@ public final class KubernetesClient: Sendable {
         var configuration = HTTPClient.Configuration()
         // Deadlines are per call (a watch streams for minutes); connecting is bounded here.
         configuration.timeout = .init(connect: .seconds(5), read: nil)
+        // A refused connection fails at once; this client's own retries (bounded, with backoff) take it from there.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .http1Only
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -160,7 +162,8 @@ public final class KubernetesClient: Sendable {
         components?.path = (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
         if !query.isEmpty { components?.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
         // `+` is a space in a query; label selectors never contain one, but encode it anyway.
-        components?.percentEncodedQuery = components?.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        let encodedQuery = components?.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        components?.percentEncodedQuery = encodedQuery
         guard let url = components?.url?.absoluteString else { throw KubernetesError.badReply("cannot form a URL for \(path)") }
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -223,7 +226,7 @@ public final class KubernetesClient: Sendable {
                     do {
                         value = try JSONParser(maxDepth: 128).parse(Data(line.utf8))
                     } catch {
-                        throw KubernetesError.badReply("watch \(path): \(error.message)")
+                        throw KubernetesError.badReply("watch \(path): \(error)")
                     }
                     if let event = WatchEvent(line: value) { continuation.yield(event) }
                 }

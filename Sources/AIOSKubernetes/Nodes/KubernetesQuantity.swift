@@ -4,7 +4,7 @@ import Foundation
 public enum KubernetesQuantity {
     private static let suffixes: [(String, Double)] = [
         ("Ki", 1024), ("Mi", 1024 * 1024), ("Gi", pow(1024, 3)), ("Ti", pow(1024, 4)), ("Pi", pow(1024, 5)), ("Ei", pow(1024, 6)),
-        ("n", 1e-9), ("u", 1e-6), ("m", 1e-3), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15), ("E", 1e18),
+        ("n", -1e9), ("u", -1e6), ("m", -1e3), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15), ("E", 1e18),
     ]
 
     /// The quantity's value in base units (cores, bytes, devices); `nil` when it is not a quantity.
@@ -13,7 +13,8 @@ public enum KubernetesQuantity {
         guard !text.isEmpty, text.count <= 64 else { return nil }
         for (suffix, factor) in suffixes where text.hasSuffix(suffix) {
             guard let number = Double(text.dropLast(suffix.count)), number.isFinite else { return nil }
-            return number * factor
+            // A negative factor divides: 3800m is 3800 / 1000, exactly 3.8.
+            return factor < 0 ? number / -factor : number * factor
         }
         guard let number = Double(text), number.isFinite else { return nil }
         return number

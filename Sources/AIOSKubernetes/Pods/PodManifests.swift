@@ -35,10 +35,10 @@ public struct PodManifests: Sendable {
         let name = KubernetesNames.blockFile(blockId: key.blockId, instanceId: key.instanceId)
         if holdsSecrets {
             return ["apiVersion": "v1", "kind": "Secret", "metadata": metadata(name, labels: labels(key)), "type": "Opaque",
-                    "data": [.string(KubernetesNames.blockFileName): .string(Data(contents.utf8).base64EncodedString())]]
+                    "data": .object([KubernetesNames.blockFileName: .string(Data(contents.utf8).base64EncodedString())])]
         }
         return ["apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(name, labels: labels(key)),
-                "data": [.string(KubernetesNames.blockFileName): .string(contents)]]
+                "data": .object([KubernetesNames.blockFileName: .string(contents)])]
     }
 
     /// A `kubernetes.io/dockerconfigjson` Secret with a registry's credentials.
@@ -100,9 +100,9 @@ public struct PodManifests: Sendable {
             "volumes": [volume],
         ]
         if let pullSecret { spec["imagePullSecrets"] = [["name": .string(pullSecret)]] }
-        var meta = metadata(KubernetesNames.pod(blockId: launch.blockId, instanceId: launch.instanceId), labels: labels(launch.key))
+        var meta = metadata(KubernetesNames.pod(blockId: launch.blockId, instanceId: launch.instanceId), labels: labels(launch.key)).objectValue ?? [:]
         meta["annotations"] = ["aios.cluster-id": .string(launch.clusterId), "aios.port": .string(String(port))]
-        return ["apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": .object(spec)]
+        return ["apiVersion": "v1", "kind": "Pod", "metadata": .object(meta), "spec": .object(spec)]
     }
 
     /// A Job for a program run to completion (an init program): one pod, never retried, stopped at its timeout.

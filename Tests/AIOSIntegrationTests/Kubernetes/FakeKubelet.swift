@@ -104,7 +104,7 @@ final class FakeKubelet: Sendable {
     }
 
     func label(_ name: String, _ key: String, _ value: String) async throws {
-        try await client.patch("/api/v1/nodes/\(name)", ["metadata": ["labels": [.string(key): .string(value)]]])
+        try await client.patch("/api/v1/nodes/\(name)", ["metadata": ["labels": .object([key: .string(value)])]])
     }
 
     // MARK: Pods
@@ -150,7 +150,7 @@ final class FakeKubelet: Sendable {
     }
 
     private func run(_ pod: JSONValue, name: String) async {
-        let container = pod["spec"]?["containers"]?[0]
+        let container = pod["spec"]?["containers"]?.arrayValue?.first
         let image = container?["image"]?.stringValue ?? ""
         guard let command = images[image] else {
             try? await status(name, ["phase": "Pending", "containerStatuses": [[
@@ -164,7 +164,7 @@ final class FakeKubelet: Sendable {
             if let key = variable["name"]?.stringValue { environment[key] = variable["value"]?.stringValue ?? "" }
         }
         // The block file from the pod's volume, where this process can read it.
-        if let volume = pod["spec"]?["volumes"]?[0] {
+        if let volume = pod["spec"]?["volumes"]?.arrayValue?.first {
             let file = scratch.appendingPathComponent("\(name).json")
             var contents: String?
             if let configMap = volume["configMap"]?["name"]?.stringValue {
