@@ -27,7 +27,7 @@ final class KubernetesClusterTests: XCTestCase {
         prefix = "t" + RandomID.make(prefix: "", length: 5)
         namespace = "aios-\(prefix!)"
         directory = temporaryDirectory("kubernetes")
-        kubelet = try FakeKubelet(kubeconfig: path, namespace: namespace, images: [Self.image: [PlatformProcess.echoExecutable]],
+        kubelet = try FakeKubelet(kubeconfig: path, namespace: namespace, images: [Self.image: [PlatformProcess.echoExecutable], "registry.example.com/aios-echo:test": [PlatformProcess.echoExecutable]],
                                   scratch: directory.appendingPathComponent("kubelet"))
         try await kubelet.start()
     }
@@ -219,6 +219,27 @@ final class KubernetesClusterTests: XCTestCase {
         XCTAssertTrue(refused.body.jsonString().contains("blockComponentURI"), refused.body.jsonString())
         let awaited5 = try await platform.get("/api/blocks/process").status
         XCTAssertEqual(awaited5, 404, "nothing stored")
+
+        // An image of a private registry: the pod pulls it with a Secret the platform made from the registry's credentials.
+        let registry = try await platform.post("/api/registries", json: ["containerRegistryId": "private", "url": "https://registry.example.com", "username": "bot", "password": "pull-pass"])
+        XCTAssertEqual(registry.status, 200, registry.body.jsonString())
+        var privateComponent = Self.component.objectValue ?? [:]
+        privateComponent["componentId"] = ["name": "private", "version": "1.0.0", "releaseTag": "stable"]
+        privateComponent["containerRegistryInfo"] = ["containerImage": "aios-echo:test", "containerRegistryId": "private"]
+        let addedPrivate = try await platform.post("/api/addComponent", json: Fixtures.envelope(.object(privateComponent)))
+        XCTAssertEqual(addedPrivate.status, 200, addedPrivate.body.jsonString())
+        let privateBlock = Fixtures.withSpecValues(block("private", gpus: 1)) { $0["blockComponentURI"] = "model.private:1.0.0-stable" }
+        let createdPrivate = try await platform.post("/api/createBlock", json: privateBlock)
+        XCTAssertEqual(createdPrivate.status, 200, createdPrivate.body.jsonString())
+        _ = try await platform.waitForPhase("private", "Ready", timeout: 60)
+        let privatePods = try await podsOfBlock("private")
+        let privatePod = try XCTUnwrap(privatePods.first)
+        XCTAssertEqual(privatePod["spec"]?["containers"]?.arrayValue?.first?["image"]?.stringValue, "registry.example.com/aios-echo:test")
+        let pullSecret = try XCTUnwrap(privatePod["spec"]?["imagePullSecrets"]?.arrayValue?.first?["name"]?.stringValue, privatePod.jsonString())
+        let secret = try await kubelet.client.get("/api/v1/namespaces/\(namespace!)/secrets/\(pullSecret)")
+        XCTAssertEqual(secret["type"]?.stringValue, "kubernetes.io/dockerconfigjson")
+        let dockerConfig = secret["data"]?[".dockerconfigjson"]?.stringValue.flatMap { Data(base64Encoded: $0) }.flatMap { String(data: $0, encoding: .utf8) } ?? ""
+        XCTAssertTrue(dockerConfig.contains(Data("bot:pull-pass".utf8).base64EncodedString()), dockerConfig)
 
         // An image no node can pull: the instance waits, and its events say why.
         var badImage = Self.component.objectValue ?? [:]
