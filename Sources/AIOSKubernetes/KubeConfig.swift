@@ -21,10 +21,10 @@ public struct KubeConfig: Sendable {
 
     public static func load(path: String) throws -> KubeConfig {
         let url = URL(fileURLWithPath: path)
+        if let problem = SmallFile.problem(path) { throw Problem(field: "kubeconfig", message: problem) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Problem(field: "kubeconfig", message: "cannot read \(path)")
         }
-        guard data.count <= 4 << 20 else { throw Problem(field: "kubeconfig", message: "\(path) is larger than 4 MiB") }
         do {
             return KubeConfig(document: try DocumentDecoder.decode(data, contentType: "application/yaml"), directory: url.deletingLastPathComponent())
         } catch {
@@ -94,6 +94,7 @@ public struct KubeConfig: Sendable {
     }
 
     private func read(_ path: String, what: String) throws -> String {
+        if let problem = SmallFile.problem(resolve(path)) { throw Problem(field: "kubeconfig", message: "\(what): \(problem)") }
         guard let text = try? String(contentsOfFile: resolve(path), encoding: .utf8) else {
             throw Problem(field: "kubeconfig", message: "cannot read \(what) \(resolve(path))")
         }

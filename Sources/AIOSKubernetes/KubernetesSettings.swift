@@ -102,7 +102,7 @@ public struct KubernetesSettings: Sendable, Equatable {
                 reader.fail(path / "token", "cannot be opened: \(error)")
             }
         case (nil, .some(let file)):
-            if !FileManager.default.isReadableFile(atPath: file) { reader.fail(path / "tokenFile", "cannot read \(file)") }
+            if let problem = SmallFile.problem(file) { reader.fail(path / "tokenFile", problem) }
             credential = .tokenFile(file)
         case (nil, nil):
             break
@@ -122,7 +122,9 @@ public struct KubernetesSettings: Sendable, Equatable {
                 reader.fail(path / "caData", "expected base64 of a PEM CA certificate (as in a kubeconfig's certificate-authority-data)")
             }
         } else if let caFile {
-            if let pem = try? String(contentsOfFile: caFile, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") {
+            if let problem = SmallFile.problem(caFile) {
+                reader.fail(path / "caFile", problem)
+            } else if let pem = try? String(contentsOfFile: caFile, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") {
                 trust = .certificateAuthority(pem: pem)
             } else {
                 reader.fail(path / "caFile", "cannot read a PEM CA certificate from \(caFile)")
@@ -138,5 +140,20 @@ public struct KubernetesSettings: Sendable, Equatable {
     static func httpURL(_ text: String) -> URL? {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http", url.host != nil else { return nil }
         return url
+    }
+}
+
+/// Files a cluster's configuration names (a token, a CA, a kubeconfig) are small regular files: a FIFO or a device
+/// would block the reader, a huge file would fill memory.
+enum SmallFile {
+    static let limit = 4 << 20
+
+    /// Why `path` cannot be read as such a file, or `nil`.
+    static func problem(_ path: String) -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return "cannot read \(path)" }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { return "\(path) is not a regular file" }
+        if let size = attributes[.size] as? NSNumber, size.intValue > limit { return "\(path) is larger than \(limit >> 20) MiB" }
+        guard FileManager.default.isReadableFile(atPath: path) else { return "cannot read \(path)" }
+        return nil
     }
 }

@@ -38,6 +38,8 @@ final class KubernetesSettingsTests: XCTestCase {
         XCTAssertEqual(fields(["server": "ftp://x"]), ["config.kubernetes.server"])
         XCTAssertEqual(fields(["server": "https://k", "token": "a", "tokenFile": "/etc/hostname"]), ["config.kubernetes.tokenFile"])
         XCTAssertEqual(fields(["server": "https://k", "tokenFile": "/nonexistent/token"]), ["config.kubernetes.tokenFile"])
+        XCTAssertEqual(fields(["server": "https://k", "tokenFile": "/dev/zero"]), ["config.kubernetes.tokenFile"], "not a regular file: it would never end")
+        XCTAssertEqual(fields(["kubeconfig": "/dev/zero"]), ["config.kubernetes.kubeconfig"])
         XCTAssertEqual(fields(["server": "https://k", "caData": "bm90IGEgY2VydA=="]), ["config.kubernetes.caData"])
         XCTAssertEqual(fields(["server": "https://k", "caData": .string(caData), "insecureSkipTLSVerify": true]), ["config.kubernetes.caData"])
         XCTAssertEqual(fields(["server": "https://k", "namespace": "Bad Name"]), ["config.kubernetes.namespace"])

@@ -181,7 +181,7 @@ public final class KubernetesClient: Sendable {
         switch settings.credential {
         case .token(let token): return token
         case .tokenFile(let path):
-            guard let token = try? String(contentsOfFile: path, encoding: .utf8) else {
+            guard SmallFile.problem(path) == nil, let token = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw KubernetesError.unreachable("cannot read the token file \(path)")
             }
             return token.trimmingCharacters(in: .whitespacesAndNewlines)

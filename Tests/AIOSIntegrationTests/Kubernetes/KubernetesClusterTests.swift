@@ -1,5 +1,6 @@
 import AIOSKubernetes
 import AIOSModel
+import AIOSRuntime
 import Foundation
 import Logging
 import XCTest
@@ -42,13 +43,32 @@ final class KubernetesClusterTests: XCTestCase {
     // MARK: Helpers
 
     func startPlatform() async throws -> PlatformProcess {
-        let platform = try PlatformProcess(dataDirectory: directory.appendingPathComponent("data"), arguments: ["--metrics-ttl", "30"])
+        let platform = try PlatformProcess(dataDirectory: directory.appendingPathComponent("data"), arguments: ["--metrics-ttl", "30", "--metrics-interval", "1"])
         self.platform = platform
         return platform
     }
 
-    var clusterSpec: JSONValue {
-        Fixtures.envelope(["id": "k8s", "clusterMetadata": ["vendor": "test"], "config": ["kubernetes": ["kubeconfig": .string(kubeconfig), "namespace": .string(namespace)]]])
+    var clusterSpec: JSONValue { clusterSpec(gpuMetricsURL: nil) }
+
+    func clusterSpec(gpuMetricsURL: String?) -> JSONValue {
+        var kubernetes: [String: JSONValue] = ["kubeconfig": .string(kubeconfig), "namespace": .string(namespace)]
+        if let gpuMetricsURL { kubernetes["gpuMetricsURL"] = .string(gpuMetricsURL) }
+        return Fixtures.envelope(["id": "k8s", "clusterMetadata": ["vendor": "test"], "config": ["kubernetes": .object(kubernetes)]])
+    }
+
+    /// A DCGM exporter's page, served by Python's `http.server` (no GPUs here to export): its URL.
+    func dcgmExporter(_ text: String) throws -> (url: String, process: Process) {
+        let served = directory.appendingPathComponent("dcgm")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
+        try text.write(to: served.appendingPathComponent("metrics"), atomically: true, encoding: .utf8)
+        let port = try FreePort.find()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", served.path, String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return ("http://127.0.0.1:\(port)/metrics", process)
     }
 
     static let component: JSONValue = [
@@ -91,11 +111,11 @@ final class KubernetesClusterTests: XCTestCase {
     }
 
     /// The cluster registered and its two nodes discovered: `a` (2 GPUs, pool=a) and `b` (4 GPUs, pool=b).
-    func clusterWithTwoNodes() async throws -> PlatformProcess {
+    func clusterWithTwoNodes(gpuMetricsURL: String? = nil) async throws -> PlatformProcess {
         try await kubelet.addNode("\(prefix!)-a", gpus: 2, labels: ["pool": "a"])
         try await kubelet.addNode("\(prefix!)-b", gpus: 4, labels: ["pool": "b"])
         let platform = try await startPlatform()
-        let created = try await platform.post("/api/createCluster", json: clusterSpec)
+        let created = try await platform.post("/api/createCluster", json: clusterSpec(gpuMetricsURL: gpuMetricsURL))
         XCTAssertEqual(created.status, 200, created.body.jsonString())
         XCTAssertEqual(created.body["result"]?["status"]?["state"]?.stringValue, "Reachable", created.body.jsonString())
         let awaited1 = try await platform.post("/api/addComponent", json: Fixtures.envelope(Self.component)).status
@@ -109,7 +129,22 @@ final class KubernetesClusterTests: XCTestCase {
     // MARK: Tests
 
     func testDiscoveryFollowsNodesAddedRelabelledAndNotReady() async throws {
-        let platform = try await clusterWithTwoNodes()
+        let exporter = try dcgmExporter("""
+        DCGM_FI_DEV_GPU_UTIL{gpu="0",Hostname="\(prefix!)-a"} 37
+        DCGM_FI_DEV_GPU_UTIL{gpu="1",Hostname="\(prefix!)-a"} 5
+        DCGM_FI_DEV_FB_FREE{gpu="0",Hostname="\(prefix!)-a"} 30000
+        DCGM_FI_DEV_FB_USED{gpu="0",Hostname="\(prefix!)-a"} 10960
+        DCGM_FI_DEV_FB_FREE{gpu="1",Hostname="\(prefix!)-a"} 40960
+        DCGM_FI_DEV_FB_USED{gpu="1",Hostname="\(prefix!)-a"} 0
+
+        """)
+        defer { exporter.process.terminate() }
+        let platform = try await clusterWithTwoNodes(gpuMetricsURL: exporter.url)
+        // Node a's GPUs from the exporter; node b has none there, so it is placed on by its allocatable capacity.
+        try await waitFor("node a's GPU metrics from the DCGM exporter") {
+            let metrics = try await platform.get("/api/clusters/k8s/metrics").body
+            return metrics.jsonString().contains("\"cudaUtilization\":37")
+        }
         let cluster = try await platform.get("/api/clusters/k8s").body
         XCTAssertEqual(cluster["driver"]?.stringValue, "kubernetes")
         XCTAssertEqual(cluster["config"]?["kubernetes"]?["kubeconfig"]?.stringValue, kubeconfig)
