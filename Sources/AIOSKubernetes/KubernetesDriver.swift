@@ -133,10 +133,10 @@ public struct KubernetesDriver: InstanceDriver {
         return InstanceLogs.read(instance.logPath, offset: offset, tailLines: tailLines)
     }
 
-    public func release(blockId: String, instanceId: String?) async {
+    public func release(blockId: String, instanceId: String?, clusterId: String?) async {
         var labels = [KubernetesNames.blockLabel: blockId]
         if let instanceId { labels[KubernetesNames.instanceLabel] = instanceId }
-        for cluster in clusters.all {
+        for cluster in clusters.all where clusterId == nil || cluster.id == clusterId {
             await cluster.deleteAll(matching: labels, grace: cluster.manifests.terminationGraceSeconds)
         }
     }

@@ -34,8 +34,9 @@ public protocol InstanceDriver: Sendable {
     var keepsRunsAcrossRestarts: Bool { get }
 
     /// After an instance is gone for good (scaled down, its block removed; `instanceId` nil for every instance
-    /// of the block): removes what the driver made for it beyond its runs (a pod's ConfigMap and Secrets).
-    func release(blockId: String, instanceId: String?) async
+    /// of the block) on `clusterId` (`nil` when not known): removes what the driver made for it beyond its runs
+    /// (a pod's ConfigMap and Secrets).
+    func release(blockId: String, instanceId: String?, clusterId: String?) async
 
     /// Runs a job to completion (an init program, a splitter): each complete line of its output goes to
     /// `onLine` as it is written; stopped (graceful, then forced) at its timeout or when the task is cancelled.
@@ -49,7 +50,7 @@ extension InstanceDriver {
 
     public var keepsRunsAcrossRestarts: Bool { false }
 
-    public func release(blockId: String, instanceId: String?) async {}
+    public func release(blockId: String, instanceId: String?, clusterId: String?) async {}
 
     public func log(of instance: InstanceRecord, offset: Int?, tailLines: Int) async -> LogChunk {
         InstanceLogs.read(instance.logPath, offset: offset, tailLines: tailLines)

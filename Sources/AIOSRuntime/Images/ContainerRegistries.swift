@@ -48,25 +48,10 @@ public struct ContainerRegistries: Sendable {
         return ["success": true, "result": ["containerRegistryId": .string(id), "removed": true]]
     }
 
-    /// What a node that pulls `image` itself needs: the reference and, for a registry with credentials, its host,
-    /// user name and opened password (for a pull Secret). An unknown `containerRegistryId` is an error naming it.
-    public func credentials(for image: OCIImageSpec) async throws -> (reference: String, host: String?, username: String?, password: String?) {
-        guard let id = image.registryId else { return (image.image, nil, nil, nil) }
-        guard let record = try await registry.containerRegistry(id: id) else {
-            throw SecretBoxError("containerRegistryInfo.containerRegistryId \"\(id)\" is not a registered registry; add it with POST /api/registries")
-        }
-        if let host = image.referenceHost, host != record.host {
-            throw SecretBoxError("containerImage \(image.image) names registry host \(host), but containerRegistryId \"\(id)\" is \(record.host)")
-        }
-        let reference = image.reference(registryHost: record.host)
-        guard let username = record.username, let sealed = record.sealedPassword else { return (reference, record.host, nil, nil) }
-        return (reference, record.host, username, try secrets.open(sealed))
-    }
-
-    /// What a pull of `image` needs: the reference, the auth file (written now, 0600; remove it after the
-    /// pull) and whether to verify TLS. An unknown `containerRegistryId` is an error naming it.
-    public func access(for image: OCIImageSpec, scratch: URL) async throws -> (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?) {
-        guard let id = image.registryId else { return (image.image, nil, nil, nil) }
+    /// The registered registry of `image` and the reference to pull, or `nil` for an image without a
+    /// `containerRegistryId`. An unknown id, or an image naming another host, is an error naming it.
+    private func registryRecord(for image: OCIImageSpec) async throws -> (record: RegistryRecord, reference: String)? {
+        guard let id = image.registryId else { return nil }
         guard let record = try await registry.containerRegistry(id: id) else {
             throw SecretBoxError("containerRegistryInfo.containerRegistryId \"\(id)\" is not a registered registry; add it with POST /api/registries {\"containerRegistryId\": \"\(id)\", \"url\", \"username\", \"password\"}")
         }
@@ -74,8 +59,22 @@ public struct ContainerRegistries: Sendable {
             // The credentials are the registry's: they never go to another host.
             throw SecretBoxError("containerImage \(image.image) names registry host \(host), but containerRegistryId \"\(id)\" is \(record.host); name the image without a host, or with \(record.host)")
         }
-        let reference = image.reference(registryHost: record.host)
-        guard let username = record.username, let sealed = record.sealedPassword else { return (reference, nil, record.tls, id) }
+        return (record, image.reference(registryHost: record.host))
+    }
+
+    /// What a node that pulls `image` itself needs: the reference and, for a registry with credentials, its host,
+    /// user name and opened password (for a pull Secret).
+    public func credentials(for image: OCIImageSpec) async throws -> (reference: String, host: String?, username: String?, password: String?) {
+        guard let (record, reference) = try await registryRecord(for: image) else { return (image.image, nil, nil, nil) }
+        guard let username = record.username, let sealed = record.sealedPassword else { return (reference, record.host, nil, nil) }
+        return (reference, record.host, username, try secrets.open(sealed))
+    }
+
+    /// What a pull of `image` needs: the reference, the auth file (written now, 0600; remove it after the
+    /// pull) and whether to verify TLS.
+    public func access(for image: OCIImageSpec, scratch: URL) async throws -> (reference: String, authFile: URL?, tlsVerify: Bool?, registryId: String?) {
+        guard let (record, reference) = try await registryRecord(for: image) else { return (image.image, nil, nil, nil) }
+        guard let username = record.username, let sealed = record.sealedPassword else { return (reference, nil, record.tls, record.id) }
         let password = try secrets.open(sealed)
         let auth = Data("\(username):\(password)".utf8).base64EncodedString()
         let host = record.host
@@ -85,6 +84,6 @@ public struct ContainerRegistries: Sendable {
         guard FileManager.default.createFile(atPath: file.path, contents: try body.jsonData(), attributes: [.posixPermissions: 0o600]) else {
             throw SecretBoxError("cannot write the pull's auth file in \(scratch.path)")
         }
-        return (reference, file, record.tls, id)
+        return (reference, file, record.tls, record.id)
     }
 }

@@ -182,14 +182,15 @@ public actor InstanceManager {
                 group.addTask { await supervisor.stop() }
             }
         }
-        await release(blockId: blockId, instanceId: nil)
+        let clusters = Set(blockSupervisors.values.map(\.launch.clusterId))
+        await release(blockId: blockId, instanceId: nil, clusterId: clusters.count == 1 ? clusters.first : nil)
     }
 
     /// What drivers made for instances beyond their runs goes with them (every driver is asked: a block whose
     /// instances never started still has nothing left behind).
-    private func release(blockId: String, instanceId: String?) async {
+    private func release(blockId: String, instanceId: String?, clusterId: String?) async {
         for name in drivers.names {
-            await drivers[name]?.release(blockId: blockId, instanceId: instanceId)
+            await drivers[name]?.release(blockId: blockId, instanceId: instanceId, clusterId: clusterId)
         }
     }
 
@@ -221,7 +222,7 @@ public actor InstanceManager {
     public func stopInstance(blockId: String, instanceId: String) async {
         guard let supervisor = supervisors[blockId]?.removeValue(forKey: instanceId) else { return }
         await supervisor.stop()
-        await release(blockId: blockId, instanceId: instanceId)
+        await release(blockId: blockId, instanceId: instanceId, clusterId: supervisor.launch.clusterId)
     }
 
     /// After the block's record is gone: its block files (which hold its opened secrets) go with it, and so do
