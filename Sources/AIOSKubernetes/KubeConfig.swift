@@ -73,8 +73,14 @@ public struct KubeConfig: Sendable {
                 throw Problem(field: "kubeconfig", message: "user \"\(userName)\" authenticates with an exec or auth-provider plugin, which the platform does not run; use a token (a ServiceAccount's) instead")
             }
         }
+        if server.scheme?.lowercased() == "http", credential != .none {
+            throw Problem(field: "kubeconfig", message: "cluster \"\(clusterName)\" is http: a token is sent only over https")
+        }
         let namespace = context["namespace"]?.stringValue ?? ""
-        return KubernetesSettings(server: server, credential: credential, trust: trust, namespace: namespace)
+        var settings = KubernetesSettings(server: server, credential: credential, trust: trust, namespace: namespace)
+        if case .tokenFile(let file) = credential { settings.files["kubeconfig.tokenFile"] = file }
+        if let file = cluster["certificate-authority"]?.stringValue, cluster["certificate-authority-data"] == nil { settings.files["kubeconfig.certificate-authority"] = resolve(file) }
+        return settings
     }
 
     private func pem(_ user: [String: JSONValue], _ field: String) throws -> String? {

@@ -13,6 +13,9 @@ public struct KubernetesDriver: InstanceDriver {
     public let name = driverName
     public let clusters: KubernetesClusterSet
     let registries: ContainerRegistries?
+    /// Seconds a pod may take to run (scheduled, its image pulled, its container started) before the run counts
+    /// as failed and is started again (a large model image can take minutes to pull).
+    public var startTimeout: Double = 900
     let logger: Logger
 
     public init(clusters: KubernetesClusterSet, registries: ContainerRegistries?, logger: Logger) {
@@ -57,6 +60,14 @@ public struct KubernetesDriver: InstanceDriver {
         }
         try await cluster.createOrReplace(launch.blockFileHoldsSecrets ? "secrets" : "configmaps",
                                           cluster.manifests.blockFile(launch.key, contents: contents, holdsSecrets: launch.blockFileHoldsSecrets))
+        // One run at a time per instance: a pod of it that is still there (a create whose answer was lost, a pod an
+        // earlier platform left while the API was unreachable) goes first, so it cannot hold the node's GPUs.
+        let instanceSelector = KubernetesNames.selector(cluster.manifests.labels(launch.key))
+        for leftover in (try? await cluster.client.list(cluster.path("pods"), query: ["labelSelector": instanceSelector], timeout: 10).items) ?? [] {
+            guard let name = leftover["metadata"]?["name"]?.stringValue else { continue }
+            try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: cluster.manifests.terminationGraceSeconds, timeout: 10)
+            LogTail.append(launch.logPath, "aios: deleted pod \(name), left by an earlier run of this instance")
+        }
         let port = try FreePort.find()
         var pod = cluster.manifests.pod(launch, image: reference, port: port, blockFileHoldsSecrets: launch.blockFileHoldsSecrets, pullSecret: pullSecret)
         // Each run is a pod of its own (an ended one is deleted while the next starts).
@@ -65,12 +76,15 @@ public struct KubernetesDriver: InstanceDriver {
         let created: JSONValue
         do {
             created = try await cluster.client.create(cluster.path("pods"), pod)
+        } catch let error as KubernetesError where error.isConflict {
+            // The name is this run's own: an earlier attempt of this create was made after all.
+            created = (try? await cluster.client.get(cluster.path("pods", podName), timeout: 10)) ?? pod
         } catch {
             throw DriverError("cannot create pod \(podName) on node \(launch.nodeId): \(error)")
         }
         LogTail.append(launch.logPath, "aios: pod \(podName) created in namespace \(cluster.namespace) on node \(launch.nodeId), image \(reference)")
         logger.info("pod created", metadata: ["clusterId": "\(cluster.id)", "pod": "\(podName)", "node": "\(launch.nodeId)"])
-        return await PodRun(cluster: cluster, name: podName, port: port, logPath: launch.logPath, known: created)
+        return await PodRun(cluster: cluster, name: podName, port: port, logPath: launch.logPath, known: created, startTimeout: startTimeout)
     }
 
     /// Pods of recorded instances (this driver's, the recorded pod, not ended) are adopted; every other pod, ConfigMap
@@ -82,7 +96,7 @@ public struct KubernetesDriver: InstanceDriver {
             for resource in ["pods", "configmaps", "secrets"] {
                 let items: [JSONValue]
                 do {
-                    items = try await cluster.client.get(cluster.path(resource), query: ["labelSelector": selector])["items"]?.arrayValue ?? []
+                    items = try await cluster.client.list(cluster.path(resource), query: ["labelSelector": selector]).items
                 } catch {
                     logger.error("cannot reconcile the cluster's \(resource); they are left as they are", metadata: ["clusterId": "\(cluster.id)", "error": "\(error)"])
                     continue
@@ -100,7 +114,7 @@ public struct KubernetesDriver: InstanceDriver {
                     if resource == "pods", let key, let record, record.driver == Self.driverName || record.driver == nil, record.runtimeName == name, adopted[key] == nil,
                        let port = item["metadata"]?["annotations"]?["aios.port"]?.stringValue.flatMap(Int.init),
                        !PodStatus.observe(item, port: port).state.isFinal {
-                        adopted[key] = await PodRun(cluster: cluster, name: name, port: port, logPath: record.logPath, known: item)
+                        adopted[key] = await PodRun(cluster: cluster, name: name, port: port, logPath: record.logPath, known: item, startTimeout: startTimeout)
                         logger.notice("adopted a pod an earlier run left", metadata: ["clusterId": "\(cluster.id)", "pod": "\(name)", "instance": "\(key)"])
                         continue
                     }

@@ -33,8 +33,11 @@ public struct KubernetesSettings: Sendable, Equatable {
     public var credential: Credential
     public var trust: Trust
     public var namespace: String
-    /// A DCGM exporter's Prometheus endpoint with the cluster's GPU metrics, when one is given.
+    /// A Prometheus text endpoint with every node's DCGM series, when one is given.
     public var gpuMetricsURL: URL?
+    /// Seconds a node may be NotReady (or tainted `NoExecute`) before its instances are placed elsewhere: a kubelet
+    /// restart is not a lost node.
+    public var nodeLostGraceSeconds: Double = 60
 
     public init(server: URL, credential: Credential = .none, trust: Trust = .system, namespace: String = Self.defaultNamespace,
                 gpuMetricsURL: URL? = nil) {
@@ -45,9 +48,22 @@ public struct KubernetesSettings: Sendable, Equatable {
         self.gpuMetricsURL = gpuMetricsURL
     }
 
+    /// The files this configuration was read from, by field (`tokenFile`, `caFile`, `kubeconfig`).
+    public var files: [String: String] = [:]
+
+    /// The fields naming a file inside `directory` (symbolic links resolved).
+    public func fileFields(under directory: String) -> [String] {
+        let root = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+        return files.filter { _, path in
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            return resolved == root || resolved.hasPrefix(root + "/")
+        }.map { $0.key.hasPrefix("kubeconfig.") ? "kubeconfig" : $0.key }.sorted()
+    }
+
     /// The fields `config.kubernetes` may have.
     static let knownFields: Set<String> = [
         "server", "token", "tokenFile", "caData", "caFile", "insecureSkipTLSVerify", "namespace", "kubeconfig", "context", "gpuMetricsURL",
+        "nodeLostGraceSeconds",
     ]
 
     /// Reads `config.kubernetes` at `path`. `openSecret` opens a sealed token. Files named (`tokenFile`, `caFile`,
@@ -57,12 +73,13 @@ public struct KubernetesSettings: Sendable, Equatable {
         var reader = FieldReader()
         reader.rejectUnknownFields(object, known: knownFields, at: path)
         let namespace = reader.string(object, "namespace", at: path) ?? defaultNamespace
-        if let problem = ResourceName.problem(namespace) { reader.fail(path / "namespace", problem) }
+        if let problem = BlockID.problem(namespace) { reader.fail(path / "namespace", problem.replacingOccurrences(of: "(a DNS label)", with: "")) }
         var gpuMetricsURL: URL?
         if let text = reader.string(object, "gpuMetricsURL", at: path) {
             gpuMetricsURL = httpURL(text)
             if gpuMetricsURL == nil { reader.fail(path / "gpuMetricsURL", "expected an http:// or https:// URL, got \"\(text)\"") }
         }
+        let grace = reader.number(object, "nodeLostGraceSeconds", at: path, minimum: 0) ?? 60
         if let kubeconfig = reader.string(object, "kubeconfig", at: path) {
             for field in ["server", "token", "tokenFile", "caData", "caFile", "insecureSkipTLSVerify"] where object[field] != nil {
                 reader.fail(path / field, "cannot be given with kubeconfig: the kubeconfig's context says it")
@@ -72,8 +89,10 @@ public struct KubernetesSettings: Sendable, Equatable {
             do {
                 let file = try KubeConfig.load(path: kubeconfig)
                 var settings = try file.settings(context: context)
+                settings.files["kubeconfig"] = kubeconfig
                 if object["namespace"] != nil || settings.namespace.isEmpty { settings.namespace = namespace }
                 settings.gpuMetricsURL = gpuMetricsURL
+                settings.nodeLostGraceSeconds = grace
                 return settings
             } catch let error as KubeConfig.Problem {
                 throw APIError.validation([FieldError(path: error.field == "context" ? path / "context" : path / "kubeconfig", message: error.message)])
@@ -132,9 +151,16 @@ public struct KubernetesSettings: Sendable, Equatable {
         } else if insecure {
             trust = .insecure
         }
+        if let server, server.scheme?.lowercased() == "http", credential != .none {
+            reader.fail(path / "server", "a token is sent only over https; this server is http")
+        }
         try reader.check()
         guard let server else { throw APIError.validation(reader.errors) }
-        return KubernetesSettings(server: server, credential: credential, trust: trust, namespace: namespace, gpuMetricsURL: gpuMetricsURL)
+        var settings = KubernetesSettings(server: server, credential: credential, trust: trust, namespace: namespace, gpuMetricsURL: gpuMetricsURL)
+        settings.nodeLostGraceSeconds = grace
+        if case .tokenFile(let file) = credential { settings.files["tokenFile"] = file }
+        if let caFile { settings.files["caFile"] = caFile }
+        return settings
     }
 
     static func httpURL(_ text: String) -> URL? {

@@ -32,6 +32,8 @@ public struct ControlPlane: Sendable {
     let removals = BlockRemovals()
     /// Connections to Kubernetes clusters (`driver: kubernetes`).
     var kubernetes: KubernetesClusters?
+    /// The data directory: a Kubernetes cluster's config may not name files in it (the platform sends what it reads).
+    var kubernetesProtectedDirectory: String?
 
     init(registry: any Registry, metrics: LiveMetrics, instances: InstanceManager, thirdParty: ThirdPartyDeployer, secrets: BlockSecrets,
          policies: CustomPolicies? = nil, logger: Logger) {
@@ -108,7 +110,17 @@ public struct ControlPlane: Sendable {
         if !cluster.nodes.isEmpty {
             throw APIError.validation([FieldError(path: path / "nodes", message: "a Kubernetes cluster's nodes come from its API; omit nodes")])
         }
-        _ = try KubernetesSettings.read(object, at: path / "config" / "kubernetes")
+        let settings = try KubernetesSettings.read(object, at: path / "config" / "kubernetes")
+        // Files it names are read by the platform and sent to its server: none of the platform's own.
+        if let dataDirectory = kubernetesProtectedDirectory, let field = settings.fileFields(under: dataDirectory).first {
+            throw APIError.validation([FieldError(path: path / "config" / "kubernetes" / field, message: "names a file in the platform's data directory")])
+        }
+        // Its CA and client certificate are parsed now: a cluster that cannot be connected to is not stored.
+        do {
+            _ = try KubernetesClient.tlsConfiguration(settings)
+        } catch {
+            throw APIError.validation([FieldError(path: path / "config" / "kubernetes", message: "\(error)")])
+        }
         var config = cluster.document["config"]?.objectValue ?? [:]
         config["kubernetes"] = .object(try secrets.sealed(object))
         cluster.document["config"] = .object(config)
@@ -119,6 +131,10 @@ public struct ControlPlane: Sendable {
     public func addNode(_ document: JSONValue) async throws -> Outcome {
         let envelope = try SpecEnvelope(document: document)
         let request = try AddNodeRequest(envelope: envelope)
+        if let cluster = try await registry.cluster(id: request.clusterId), InstanceDrivers.name(for: cluster) == KubernetesDriver.driverName {
+            throw APIError.validation([FieldError(path: envelope.valuesPath / "clusterId",
+                                                  message: "cluster \"\(request.clusterId)\" is a Kubernetes cluster: its nodes come from its API")])
+        }
         let task = TaskRecord(action: "addNode", subject: "\(request.clusterId)/\(request.node.id)", status: .completed,
                               result: ["clusterId": .string(request.clusterId), "nodeId": .string(request.node.id)])
         do {

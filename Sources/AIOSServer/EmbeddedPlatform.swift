@@ -148,6 +148,7 @@ public struct EmbeddedPlatform: Sendable {
         var controlPlane = ControlPlane(registry: registry, metrics: metrics, instances: instances, thirdParty: thirdParty,
                                         secrets: BlockSecrets(box: secrets), policies: policies, logger: logger)
         controlPlane.kubernetes = kubernetes
+        controlPlane.kubernetesProtectedDirectory = configuration.dataDirectory.resolvingSymlinksInPath().path
         let sampler = ProcessSampler()
         let scaler = BlockScaler(registry: registry, executors: executors, instances: instances, placement: controlPlane.placement,
                                  sampler: sampler, metrics: metrics, logger: logger, policies: policies)

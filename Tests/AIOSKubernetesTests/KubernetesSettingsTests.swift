@@ -48,6 +48,19 @@ final class KubernetesSettingsTests: XCTestCase {
         XCTAssertEqual(fields(["kubeconfig": "/x", "server": "https://k"]), ["config.kubernetes.server"])
     }
 
+    func testFilesTheConfigurationReadsAreKnownAndTokensGoOnlyOverHTTPS() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("k8s-files-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let token = directory.appendingPathComponent("token")
+        try "t0ken".write(to: token, atomically: true, encoding: .utf8)
+        let settings = try read(["server": "https://k", "tokenFile": .string(token.path)])
+        XCTAssertEqual(settings.fileFields(under: directory.path), ["tokenFile"], "a file inside the protected directory is found")
+        XCTAssertEqual(settings.fileFields(under: "/nonexistent"), [])
+        XCTAssertEqual(fields(["server": "http://k", "token": "abc"]), ["config.kubernetes.server"], "no token over plain http")
+        XCTAssertEqual(try read(["server": "http://k"]).server.absoluteString, "http://k", "plain http without a credential is allowed")
+    }
+
     func testASealedTokenIsOpened() throws {
         let settings = try KubernetesSettings.read(["server": "https://k", "token": ["$sealed": "opaque"]], at: .root) { value in
             value["$sealed"] != nil ? "opened-token" : value

@@ -35,5 +35,11 @@ final class PodStatusTests: XCTestCase {
         let rejected = observe(["phase": "Failed", "reason": "OutOfnvidia.com/gpu", "message": "Node didn't have enough resource"])
         XCTAssertEqual(rejected.state, .lost(reason: "pod failed (OutOfnvidia.com/gpu: Node didn't have enough resource)"))
         XCTAssertTrue(observe(["phase": "Unknown"]).state.isFinal, "a pod whose node stopped reporting is lost")
+        let drained = PodStatus.observe(["metadata": ["name": "p", "deletionTimestamp": "2026-12-06T10:00:00Z"],
+                                         "status": ["phase": "Succeeded"]], port: 1)
+        XCTAssertEqual(drained.state, .lost(reason: "pod was deleted or evicted (deleted)"), "not an exit that counts towards a crash loop")
+        let preempted = observe(["phase": "Failed", "conditions": [["type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler", "message": "preempted"]],
+                                 "containerStatuses": [["state": ["terminated": ["exitCode": 143]]]]])
+        XCTAssertEqual(preempted.state, .lost(reason: "pod was deleted or evicted (PreemptionByScheduler: preempted)"))
     }
 }

@@ -247,9 +247,9 @@ public actor BlockScaler: Service {
         return "\(current) → \(count) instances"
     }
 
-    /// Places instances again elsewhere in their cluster (the node they ran on left it, or can no longer be placed
-    /// on): the old ones stop and release what they held, then as many new ones are placed where they fit. Waits
-    /// (up to a minute) for scaling work of the block that is under way.
+    /// Places instances again elsewhere in their cluster (the node they ran on left it, or is lost): as many new
+    /// ones are placed where they fit, then the old ones stop and release what they held. Waits (up to a minute)
+    /// for scaling work of the block that is under way.
     public func relocate(blockId: String, instanceIds: [String], reason: String) async {
         let until = Date().addingTimeInterval(60)
         while busy.contains(blockId), Date() < until { try? await Task.sleep(for: .milliseconds(200)) }
@@ -263,9 +263,10 @@ public actor BlockScaler: Service {
         let victims = instanceIds.filter { id in block.placement.instances.contains { $0.instanceId == id } }
         guard !victims.isEmpty else { return }
         await event(blockId, .nodeLost, "\(victims.joined(separator: ", ")): \(reason); placing \(victims.count == 1 ? "it" : "them") elsewhere in the cluster")
-        await scaleDown(block, by: victims.count, reason: reason, preferring: victims)
-        guard let remaining = try? await registry.block(id: blockId) else { return }
-        await scaleUp(remaining, by: victims.count, reason: "replacing \(victims.joined(separator: ", ")) (\(reason))")
+        // New ones first (where they fit: the lost node is not placed on), then the old ones go either way.
+        await scaleUp(block, by: victims.count, reason: "replacing \(victims.joined(separator: ", ")) (\(reason))")
+        guard let grown = try? await registry.block(id: blockId) else { return }
+        await scaleDown(grown, by: victims.count, reason: reason, preferring: victims)
     }
 
     private func scaleUp(_ block: BlockRecord, by count: Int, reason: String) async {

@@ -16,8 +16,30 @@ public final class KubernetesClient: Sendable {
     private let logger: Logger
     /// Attempts per call (the first included) for transient failures.
     public let attempts: Int
-    /// A reply larger than this is refused (a node or pod list of a large cluster fits).
+    /// A reply larger than this is refused (lists come in pages: `list`).
     static let maxReplyBytes = 64 << 20
+    /// Events or lines a stream holds for a slow reader; one more ends the stream with an error (nothing is
+    /// dropped silently: a watch's reader lists again).
+    static let streamBuffer = 1_000
+    /// Items per page of a list.
+    public static let pageSize = 500
+
+    /// Every item of the collection at `path`, page by page (`limit`/`continue`), and the list's resourceVersion
+    /// (to watch from).
+    public func list(_ path: String, query: [String: String] = [:], timeout: Double = 30) async throws -> (items: [JSONValue], resourceVersion: String) {
+        var items: [JSONValue] = []
+        var query = query
+        query["limit"] = String(Self.pageSize)
+        var resourceVersion: String?
+        while true {
+            let page = try await get(path, query: query, timeout: timeout)
+            items += page["items"]?.arrayValue ?? []
+            if resourceVersion == nil { resourceVersion = page["metadata"]?["resourceVersion"]?.stringValue }
+            guard let next = page["metadata"]?["continue"]?.stringValue, !next.isEmpty else { break }
+            query["continue"] = next
+        }
+        return (items, resourceVersion ?? "")
+    }
 
     public init(settings: KubernetesSettings, attempts: Int = 4, logger: Logger) throws {
         self.settings = settings
@@ -30,6 +52,12 @@ public final class KubernetesClient: Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .http1Only
+        configuration.tlsConfiguration = try Self.tlsConfiguration(settings)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// How the server is trusted and the client known: the CA and the client certificate and key parsed.
+    public static func tlsConfiguration(_ settings: KubernetesSettings) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch settings.trust {
         case .system: break
@@ -49,8 +77,7 @@ public final class KubernetesClient: Sendable {
                 throw KubernetesError.badReply("the kubeconfig's client certificate or key cannot be read: \(error)")
             }
         }
-        configuration.tlsConfiguration = tls
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return tls
     }
 
     /// Closes its connections; call once, when the cluster is no longer used.
@@ -116,7 +143,10 @@ public final class KubernetesClient: Sendable {
             do {
                 return try await sendOnce(method, path, query: query, body: body, contentType: contentType, timeout: timeout)
             } catch let failure as Failure {
-                guard failure.error.isTransient, attempt < attempts, !Task.isCancelled else { throw failure.error }
+                // A create is sent again only when the server said it did not act (429, 503): one whose answer was
+                // lost may have been made, and its caller (a supervisor, with backoff) decides what to do.
+                let mayHaveHappened = method == .POST && ![429, 503].contains(failure.error.code ?? 0)
+                guard failure.error.isTransient, !mayHaveHappened, attempt < attempts, !Task.isCancelled else { throw failure.error }
                 let pause = min(failure.retryAfter ?? 0.2 * pow(2, Double(attempt - 1)), 5)
                 logger.debug("retrying a Kubernetes API call", metadata: [
                     "method": "\(method)", "path": "\(path)", "attempt": "\(attempt)", "error": "\(failure.error)", "pause": "\(pause)",
@@ -218,7 +248,7 @@ public final class KubernetesClient: Sendable {
         query["allowWatchBookmarks"] = "true"
         query["timeoutSeconds"] = String(timeoutSeconds)
         let lines = self.lines(path, query: query, timeout: Double(timeoutSeconds) + 30)
-        let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream(bufferingPolicy: .bufferingOldest(Self.streamBuffer))
         let task = Task {
             do {
                 for try await line in lines {
@@ -228,7 +258,9 @@ public final class KubernetesClient: Sendable {
                     } catch {
                         throw KubernetesError.badReply("watch \(path): \(error)")
                     }
-                    if let event = WatchEvent(line: value) { continuation.yield(event) }
+                    if let event = WatchEvent(line: value), case .dropped = continuation.yield(event) {
+                        throw KubernetesError.badReply("watch \(path): its reader fell \(Self.streamBuffer) events behind; listing again")
+                    }
                 }
                 continuation.finish()
             } catch {
@@ -242,7 +274,7 @@ public final class KubernetesClient: Sendable {
     /// The reply at `path` line by line as it streams (a watch, a followed log), for at most `timeout` seconds.
     /// A line longer than 16 MiB ends it with an error.
     public func lines(_ path: String, query: [String: String] = [:], timeout: Double) -> AsyncThrowingStream<String, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream(bufferingPolicy: .bufferingOldest(Self.streamBuffer))
         let task = Task { [http, logger] in
             do {
                 let request = try makeRequest(.GET, path, query: query, body: nil, contentType: nil)
@@ -265,7 +297,9 @@ public final class KubernetesClient: Sendable {
                             let length = newline - pending.readerIndex
                             let line = pending.readString(length: length) ?? ""
                             pending.moveReaderIndex(forwardBy: 1)
-                            if !line.isEmpty { continuation.yield(line) }
+                            if !line.isEmpty, case .dropped = continuation.yield(line) {
+                                throw KubernetesError.badReply("GET \(path): its reader fell \(Self.streamBuffer) lines behind")
+                            }
                         }
                         guard pending.readableBytes <= 16 << 20 else { throw KubernetesError.badReply("GET \(path): a line longer than 16 MiB") }
                         pending.discardReadBytes()

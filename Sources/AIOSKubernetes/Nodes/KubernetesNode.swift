@@ -28,6 +28,8 @@ public struct KubernetesNode: Sendable, Equatable {
     public var taints: [String]
     /// Taints that keep the platform's pods off it.
     public var blockingTaints: [String]
+    /// Taints that evict pods that do not tolerate them (`NoExecute`).
+    public var evictingTaints: [String]
 
     public init?(object: JSONValue) {
         guard let name = object["metadata"]?["name"]?.stringValue, !name.isEmpty else { return nil }
@@ -45,15 +47,18 @@ public struct KubernetesNode: Sendable, Equatable {
         readyReason = ready ? nil : [readyCondition?["reason"]?.stringValue, readyCondition?["message"]?.stringValue]
             .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         unschedulable = object["spec"]?["unschedulable"]?.boolValue ?? false
-        var taints: [String] = [], blocking: [String] = []
+        var taints: [String] = [], blocking: [String] = [], evicting: [String] = []
         for taint in object["spec"]?["taints"]?.arrayValue ?? [] {
             let key = taint["key"]?.stringValue ?? "", effect = taint["effect"]?.stringValue ?? ""
             let text = "\(key)\(taint["value"]?.stringValue.map { "=\($0)" } ?? ""):\(effect)"
             taints.append(text)
-            if effect != "PreferNoSchedule", !Self.toleratedTaintKeys.contains(key) { blocking.append(text) }
+            guard effect != "PreferNoSchedule", !Self.toleratedTaintKeys.contains(key) else { continue }
+            blocking.append(text)
+            if effect == "NoExecute" { evicting.append(text) }
         }
         self.taints = taints
         blockingTaints = blocking
+        evictingTaints = evicting
     }
 
     /// Why the platform does not place on it, or `nil` when it may.
@@ -61,6 +66,14 @@ public struct KubernetesNode: Sendable, Equatable {
         if !ready { return "node is NotReady" + (readyReason.map { $0.isEmpty ? "" : " (\($0))" } ?? "") }
         if unschedulable { return "node is cordoned (spec.unschedulable)" }
         if !blockingTaints.isEmpty { return "node has taints the platform's pods do not tolerate: \(blockingTaints.joined(separator: ", "))" }
+        return nil
+    }
+
+    /// Why the instances on it are gone or going (NotReady, or a `NoExecute` taint), or `nil`. A cordon or a
+    /// `NoSchedule` taint keeps new work off a node but leaves what runs there running, as Kubernetes does.
+    public var lossReason: String? {
+        if !ready { return schedulingProblem }
+        if !evictingTaints.isEmpty { return "node has taints that evict the platform's pods: \(evictingTaints.joined(separator: ", "))" }
         return nil
     }
 

@@ -88,12 +88,12 @@ public actor NodeDiscovery {
     }
 
     private func list() async throws -> String {
-        let list = try await client.get("/api/v1/nodes", timeout: 30)
+        let list = try await client.list("/api/v1/nodes")
         lists += 1
-        nodes = Dictionary((list["items"]?.arrayValue ?? []).compactMap(KubernetesNode.init(object:)).map { ($0.name, $0) }) { first, _ in first }
+        nodes = Dictionary(list.items.compactMap(KubernetesNode.init(object:)).map { ($0.name, $0) }) { first, _ in first }
         await reach(.reachable)
         await emit()
-        return list["metadata"]?["resourceVersion"]?.stringValue ?? ""
+        return list.resourceVersion
     }
 
     private func emit() async {

@@ -27,7 +27,7 @@ final class PodRun: InstanceRun {
         }
     }
 
-    init(cluster: KubernetesCluster, name: String, port: Int, logPath: String, known: JSONValue?) async {
+    init(cluster: KubernetesCluster, name: String, port: Int, logPath: String, known: JSONValue?, startTimeout: Double) async {
         self.cluster = cluster
         self.name = name
         identity = RunIdentity(driver: KubernetesDriver.driverName, name: name)
@@ -36,7 +36,16 @@ final class PodRun: InstanceRun {
         let observations = await cluster.pods.subscribe(name, port: port, known: known)
         let state = RunState()
         self.state = state
+        // A pod that does not run within its start timeout (an image that never pulls, a node that never takes it)
+        // is deleted: the run ends as lost, and the supervisor starts another with backoff.
+        let startDeadline = Task {
+            try? await Task.sleep(for: .seconds(startTimeout))
+            guard !Task.isCancelled, state.address.isEmpty, state.alive else { return }
+            LogTail.append(logPath, "aios: pod \(name) did not run within \(Int(startTimeout)) s; deleting it")
+            try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: 0, timeout: 10)
+        }
         ended = Task {
+            defer { startDeadline.cancel() }
             var final = false
             for await observation in observations {
                 if case .running(let address) = observation.state { state.address = address }
@@ -76,10 +85,14 @@ final class PodRun: InstanceRun {
     }
 
     func stop(grace: Double) async -> Bool {
-        // A delete that fails leaves the pod: the wait below then ends at its limit and says so.
         try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: Int(grace.rounded(.up)), timeout: 10)
         let ended = self.ended
-        _ = await Deadline.run(seconds: grace + 5) { await ended.value; return true }
+        if await Deadline.run(seconds: grace + 5, { await ended.value; return true }) == nil {
+            // Its kubelet did not finish the deletion (its node is gone or NotReady): forced, and no longer followed.
+            try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: 0, timeout: 10)
+            _ = await Deadline.run(seconds: 5) { await ended.value; return true }
+            await cluster.pods.unsubscribe(name)
+        }
         return !isAlive
     }
 

@@ -33,6 +33,8 @@ public enum PodStatus {
         let terminated = container?["state"]?["terminated"] ?? container?["lastState"]?["terminated"]
         let podReason = [status?["reason"]?.stringValue, status?["message"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
 
+        let isDisrupted = pod["metadata"]?["deletionTimestamp"] != nil || disrupted(status)
+
         func waitingReason() -> String? {
             guard let reason = waiting?["reason"]?.stringValue, !routineWaits.contains(reason) else { return nil }
             let message = waiting?["message"]?.stringValue ?? ""
@@ -51,6 +53,10 @@ public enum PodStatus {
             if let reason = waitingReason() { return Observation(.waiting(reason: reason)) }
             guard let ip = status?["podIP"]?.stringValue, !ip.isEmpty else { return Observation(.starting) }
             return Observation(.running(address: address(ip: ip, port: port)))
+        case "Succeeded" where isDisrupted, "Failed" where isDisrupted:
+            // Deleted or evicted from outside (a drain, preemption): not the program's failure, so no crash loop.
+            let why = disruption(status) ?? (podReason.isEmpty ? "deleted" : podReason)
+            return Observation(.lost(reason: "pod was deleted or evicted (\(why))"), note: "pod deleted or evicted: \(why)")
         case "Succeeded":
             return Observation(.exited(status: 0), note: "pod succeeded")
         case "Failed":
@@ -67,6 +73,15 @@ public enum PodStatus {
                                note: "pod phase \(phase)")
         }
     }
+
+    /// The `DisruptionTarget` condition's reason and message, when the pod was disrupted (evicted, preempted, drained).
+    static func disruption(_ status: JSONValue?) -> String? {
+        guard let condition = status?["conditions"]?.arrayValue?.first(where: { $0["type"]?.stringValue == "DisruptionTarget" && $0["status"]?.stringValue == "True" })
+        else { return nil }
+        return [condition["reason"]?.stringValue, condition["message"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+    }
+
+    static func disrupted(_ status: JSONValue?) -> Bool { disruption(status) != nil }
 
     /// `host:port`, with an IPv6 address bracketed.
     static func address(ip: String, port: Int) -> String {

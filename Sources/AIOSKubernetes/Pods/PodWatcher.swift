@@ -101,10 +101,10 @@ public actor PodWatcher {
     /// Lists the pods; returns the list's resourceVersion. Known pods missing from the list are read directly, and
     /// count as deleted when the API says they are not there.
     private func list() async throws -> String {
-        let list = try await client.get(podsPath, query: ["labelSelector": selector])
+        let list = try await client.list(podsPath, query: ["labelSelector": selector])
         lists += 1
         var listed: [String: JSONValue] = [:]
-        for item in list["items"]?.arrayValue ?? [] {
+        for item in list.items {
             if let name = item["metadata"]?["name"]?.stringValue { listed[name] = item }
         }
         let missing = Set(pods.keys).union(subscribers.keys).subtracting(listed.keys)
@@ -121,7 +121,7 @@ public actor PodWatcher {
                 gone(name)
             }
         }
-        return list["metadata"]?["resourceVersion"]?.stringValue ?? ""
+        return list.resourceVersion
     }
 
     private func dispatch(_ name: String) {

@@ -29,6 +29,7 @@ public actor KubernetesClusters {
 
     private struct Connection {
         var cluster: KubernetesCluster
+        var settings: KubernetesSettings
         var discovery: NodeDiscovery
         var metrics: Task<Void, Never>?
     }
@@ -42,8 +43,10 @@ public actor KubernetesClusters {
     private let logger: Logger
     private var connections: [String: Connection] = [:]
     private var statuses: [String: Status] = [:]
-    /// Nodes each cluster could be placed on at its last discovery: one that drops out has its instances moved.
-    private var schedulable: [String: Set<String>] = [:]
+    /// Each cluster's nodes at its last discovery: one that leaves has its instances moved.
+    private var known: [String: Set<String>] = [:]
+    /// Since when each lost node (NotReady, `NoExecute`) has been so, by cluster.
+    private var lostSince: [String: [String: Date]] = [:]
     /// Places a cluster's instances on lost nodes elsewhere (the scaler's relocation), once the platform is wired.
     private var relocate: (@Sendable (_ blockId: String, _ instanceIds: [String], _ reason: String) async -> Void)?
 
@@ -104,7 +107,7 @@ public actor KubernetesClusters {
         let discovery = NodeDiscovery(client: connected.client, logger: logger,
                                       onNodes: { [weak self] nodes in await self?.discovered(nodes, clusterId: clusterId) },
                                       onReachability: { [weak self] state in await self?.reached(state, clusterId: clusterId) })
-        var connection = Connection(cluster: connected, discovery: discovery)
+        var connection = Connection(cluster: connected, settings: settings, discovery: discovery)
         if let url = settings.gpuMetricsURL { connection.metrics = scrape(url, clusterId: clusterId) }
         connections[clusterId] = connection
         await discovery.start()
@@ -137,36 +140,59 @@ public actor KubernetesClusters {
         }
     }
 
-    /// The cluster's discovered nodes replace those it had (nodes added with `addNode` stay); nodes that could be
-    /// placed on and no longer can have their instances placed elsewhere.
+    /// The cluster's discovered nodes replace those it had (nodes added with `addNode` stay). Instances on a node
+    /// that left the cluster are placed elsewhere at once; on a node that is NotReady or tainted `NoExecute`, once
+    /// it has been so for the cluster's `nodeLostGraceSeconds` (a kubelet restart is not a lost node). A cordoned
+    /// node only takes no new work.
     private func discovered(_ nodes: [KubernetesNode], clusterId: String) async {
-        let storedSchedulable: Set<String>
+        let stored: Set<String>
         do {
             guard var cluster = try await registry.cluster(id: clusterId) else { return }
-            let stored = cluster.nodes.filter { $0.document["discovered"]?.boolValue == true }
-            let before = Set(stored.map(\.id))
-            storedSchedulable = Set(stored.filter { $0.document["schedulingProblem"] == nil }.map(\.id))
+            stored = Set(cluster.nodes.filter { $0.document["discovered"]?.boolValue == true }.map(\.id))
             cluster.nodes.removeAll { $0.document["discovered"]?.boolValue == true }
             cluster.nodes += nodes.map(\.spec)
             try await registry.putCluster(cluster)
-            for gone in before.subtracting(nodes.map(\.name)) { await liveMetrics.forget(clusterId: clusterId, nodeId: gone) }
+            for gone in stored.subtracting(nodes.map(\.name)) { await liveMetrics.forget(clusterId: clusterId, nodeId: gone) }
         } catch {
             logger.error("cannot store the cluster's discovered nodes", metadata: ["clusterId": "\(clusterId)", "error": "\(error)"])
             return
         }
         statuses[clusterId]?.nodes = nodes.count
-        let now = Set(nodes.filter { $0.schedulingProblem == nil }.map(\.name))
-        // After a restart, the nodes as stored: one lost while the platform was down is noticed too.
-        let lost = (schedulable[clusterId] ?? storedSchedulable).subtracting(now)
-        schedulable[clusterId] = now
         logger.info("Kubernetes nodes discovered", metadata: [
-            "clusterId": "\(clusterId)", "nodes": "\(nodes.count)", "schedulable": "\(now.count)",
+            "clusterId": "\(clusterId)", "nodes": "\(nodes.count)", "schedulable": "\(nodes.filter { $0.schedulingProblem == nil }.count)",
         ])
-        guard !lost.isEmpty else { return }
-        let reasons = Dictionary(uniqueKeysWithValues: lost.map { name in
-            (name, nodes.first { $0.name == name }?.schedulingProblem ?? "node left the cluster")
-        })
-        await moveInstances(off: reasons, clusterId: clusterId)
+        // After a restart, the nodes as stored: one that left while the platform was down is noticed too.
+        let left = (known[clusterId] ?? stored).subtracting(nodes.map(\.name))
+        known[clusterId] = Set(nodes.map(\.name))
+        if !left.isEmpty {
+            await moveInstances(off: Dictionary(uniqueKeysWithValues: left.map { ($0, "node left the cluster") }), clusterId: clusterId)
+        }
+        var since = lostSince[clusterId] ?? [:]
+        for node in nodes {
+            guard let reason = node.lossReason else {
+                since[node.name] = nil
+                continue
+            }
+            guard since[node.name] == nil else { continue }
+            since[node.name] = Date()
+            let grace = connections[clusterId]?.settings.nodeLostGraceSeconds ?? 60
+            logger.notice("node lost; its instances move if it does not come back", metadata: [
+                "clusterId": "\(clusterId)", "node": "\(node.name)", "reason": "\(reason)", "graceSeconds": "\(grace)",
+            ])
+            let name = node.name
+            Task { [weak self] in
+                try? await Task.sleep(for: .seconds(grace))
+                await self?.stillLost(name, clusterId: clusterId)
+            }
+        }
+        lostSince[clusterId] = since
+    }
+
+    /// After its grace: a node that is still lost has its instances placed elsewhere.
+    private func stillLost(_ node: String, clusterId: String) async {
+        guard lostSince[clusterId]?[node] != nil, let discovery = connections[clusterId]?.discovery,
+              let reason = await discovery.current.first(where: { $0.name == node })?.lossReason else { return }
+        await moveInstances(off: [node: reason], clusterId: clusterId)
     }
 
     private func moveInstances(off nodes: [String: String], clusterId: String) async {
