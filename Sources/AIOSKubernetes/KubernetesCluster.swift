@@ -61,11 +61,12 @@ public final class KubernetesCluster: Sendable {
         var failures: [String] = []
         for resource in ["pods", "configmaps", "secrets"] {
             do {
-                let list = try await client.get(path(resource), query: ["labelSelector": selector])
-                for item in list["items"]?.arrayValue ?? [] {
+                // Short deadlines: a removal waits on this, and what is left is found again at the next restart.
+                let list = try await client.list(path(resource), query: ["labelSelector": selector], timeout: 10)
+                for item in list.items {
                     guard let name = item["metadata"]?["name"]?.stringValue else { continue }
                     do {
-                        try await client.delete(path(resource, name), gracePeriodSeconds: resource == "pods" ? grace : nil)
+                        try await client.delete(path(resource, name), gracePeriodSeconds: resource == "pods" ? grace : nil, timeout: 10)
                     } catch {
                         failures.append("\(resource)/\(name): \(error)")
                     }

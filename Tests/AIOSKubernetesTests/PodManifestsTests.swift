@@ -59,7 +59,13 @@ final class PodManifestsTests: XCTestCase {
         let job = JobLaunch(name: "init-chat", workload: .image("vllm-deployer:1"), clusterId: "gpu-east",
                             environment: ["BLOCK_ID": "chat", "CLUSTER_ID": "gpu-east", "OPERATING_MODE": "create", "ALLOCATION_DATA": "{}"],
                             logPath: "/dev/null", timeout: 600, grace: 5)
-        try assertGolden(manifests.job(job, image: "vllm-deployer:1"), "job-init")
+        try assertGolden(manifests.job(job, image: "vllm-deployer:1", hasBlockFile: true), "job-init")
+        XCTAssertEqual(manifests.jobName(job), "aios-0123456789ab-init-chat")
+        let environment = PodManifests.jobEnvironment(job, hasBlockFile: true)
+        XCTAssertEqual(environment["AIOS_BLOCK_FILE"], "/etc/aios/block.json")
+        let secret = manifests.jobSecret(job, environment: ["AIOS_INIT_RESULT": "{\"api_key\": \"k\"}"], blockFile: nil)
+        XCTAssertEqual(secret["kind"]?.stringValue, "Secret", "an init program's variables (its opened result) are in a Secret, not the Job")
+        XCTAssertEqual(secret["metadata"]?["name"]?.stringValue, manifests.jobName(job))
     }
 
     func testNamesAreDNSLabelsEvenForLongIds() {

@@ -13,35 +13,51 @@ struct KubernetesJob {
     let image: String
     let logger: Logger
 
-    var name: String { KubernetesNames.job(job.name) }
+    var name: String { cluster.manifests.jobName(job) }
 
     func run(onLine: @escaping @Sendable (Substring) async -> Void) async -> ProgramEnding {
         if Task.isCancelled { return .cancelled }
-        // One of the same name an earlier run left goes first.
-        try? await cluster.client.delete(cluster.path("jobs", name), gracePeriodSeconds: 0, propagation: "Background")
+        // One of the same name an earlier run left goes first, with its Secrets.
+        await remove(grace: 0)
+        let blockFile = job.environment["AIOS_BLOCK_FILE"].flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+        let environment = PodManifests.jobEnvironment(job, hasBlockFile: blockFile != nil)
+        let uid: String
         do {
-            try await cluster.client.create(cluster.path("jobs"), cluster.manifests.job(job, image: image))
+            try await cluster.createOrReplace("secrets", cluster.manifests.jobSecret(job, environment: environment, blockFile: nil))
+            if let blockFile { try await cluster.createOrReplace("secrets", cluster.manifests.jobSecret(job, environment: [:], blockFile: blockFile)) }
+            let created = try await cluster.client.create(cluster.path("jobs"), cluster.manifests.job(job, image: image, hasBlockFile: blockFile != nil))
+            uid = created["metadata"]?["uid"]?.stringValue ?? ""
         } catch {
+            await remove(grace: 0)
             return .notStarted("cannot create Job \(name): \(error)")
         }
         LogTail.append(job.logPath, "aios: Job \(name) created in namespace \(cluster.namespace), image \(image)")
         let deadline = Date().addingTimeInterval(job.timeout)
-        let ending = await Deadline.run(seconds: job.timeout) { await follow(onLine: onLine, until: deadline) }
-        // Deleted in a task of its own: a cancelled run must still remove what it made.
-        let cluster = self.cluster, name = self.name, grace = Int(job.grace)
-        await Task { try? await cluster.client.delete(cluster.path("jobs", name), gracePeriodSeconds: grace, propagation: "Background") }.value
+        let ending = await Deadline.run(seconds: job.timeout) { await follow(uid: uid, onLine: onLine, until: deadline) }
+        // Removed in a task of its own: a cancelled run must still remove what it made.
+        let grace = Int(job.grace)
+        await Task { await remove(grace: grace) }.value
         if Task.isCancelled { return .cancelled }
         return ending ?? .timedOut(seconds: job.timeout)
     }
 
+    /// The Job (its pod with it) and its Secrets.
+    private func remove(grace: Int) async {
+        try? await cluster.client.delete(cluster.path("jobs", name), gracePeriodSeconds: grace, propagation: "Background", timeout: 10)
+        for secret in [name, name + "-files"] { try? await cluster.client.delete(cluster.path("secrets", secret), timeout: 10) }
+    }
+
     /// Waits for the Job's pod, follows its log, then reads how its container ended.
-    private func follow(onLine: @escaping @Sendable (Substring) async -> Void, until deadline: Date) async -> ProgramEnding {
+    private func follow(uid: String, onLine: @escaping @Sendable (Substring) async -> Void, until deadline: Date) async -> ProgramEnding {
         var podName: String?
         var followed = false
         while !Task.isCancelled, Date() < deadline {
             if podName == nil {
+                // This Job's pod (owned by its uid): not a pod of an earlier Job of the same name still going.
                 let pods = try? await cluster.client.get(cluster.path("pods"), query: ["labelSelector": "job-name=\(name)"], timeout: 10)
-                podName = pods?["items"]?.arrayValue?.first?["metadata"]?["name"]?.stringValue
+                podName = pods?["items"]?.arrayValue?.first { pod in
+                    pod["metadata"]?["ownerReferences"]?.arrayValue?.contains { $0["uid"]?.stringValue == uid } == true
+                }?["metadata"]?["name"]?.stringValue
             }
             if let podName {
                 let pod = try? await cluster.client.get(cluster.path("pods", podName), timeout: 10)

@@ -105,21 +105,70 @@ public struct PodManifests: Sendable {
         return ["apiVersion": "v1", "kind": "Pod", "metadata": .object(meta), "spec": .object(spec)]
     }
 
-    /// A Job for a program run to completion (an init program): one pod, never retried, stopped at its timeout.
-    public func job(_ job: JobLaunch, image: String) -> JSONValue {
-        let labels = [KubernetesNames.managedBy: "aios", KubernetesNames.platformLabel: platformId, KubernetesNames.jobLabel: KubernetesNames.label(job.name)]
+    /// A job's name: this platform's id in it, so platforms sharing a namespace keep apart.
+    public func jobName(_ job: JobLaunch) -> String { KubernetesNames.job("\(platformId)-\(job.name)") }
+
+    /// Where a job's block file is mounted, and its state directory (an `emptyDir`: not kept between its runs).
+    public static let jobBlockFile = "\(KubernetesNames.blockFileDirectory)/\(KubernetesNames.blockFileName)"
+    public static let jobStateDirectory = "/var/lib/aios-init/state"
+
+    /// A job's variables as they are in its pod: the block file and the state directory where they are mounted.
+    public static func jobEnvironment(_ job: JobLaunch, hasBlockFile: Bool) -> [String: String] {
+        var environment = job.environment
+        if hasBlockFile { environment["AIOS_BLOCK_FILE"] = jobBlockFile } else { environment["AIOS_BLOCK_FILE"] = nil }
+        if environment["AIOS_INIT_STATE_DIR"] != nil { environment["AIOS_INIT_STATE_DIR"] = jobStateDirectory }
+        return environment
+    }
+
+    /// A Secret with a job's variables (they may hold opened secrets: an init program's result) and its block file.
+    public func jobSecret(_ job: JobLaunch, environment: [String: String], blockFile: String?) -> JSONValue {
+        var data: [String: JSONValue] = [:]
+        for (key, value) in environment { data[key] = .string(Data(value.utf8).base64EncodedString()) }
+        var secret: [String: JSONValue] = [
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": metadata(jobName(job), labels: jobLabels(job)), "data": .object(data),
+        ]
+        if let blockFile {
+            secret["metadata"] = metadata(jobName(job) + "-files", labels: jobLabels(job))
+            secret["data"] = .object([KubernetesNames.blockFileName: .string(Data(blockFile.utf8).base64EncodedString())])
+        }
+        return .object(secret)
+    }
+
+    func jobLabels(_ job: JobLaunch) -> [String: String] {
+        [KubernetesNames.managedBy: "aios", KubernetesNames.platformLabel: platformId, KubernetesNames.jobLabel: KubernetesNames.label(job.name)]
+    }
+
+    /// A Job for a program run to completion (an init program): one pod, never retried, stopped at its timeout,
+    /// its variables from its Secret, its block file mounted read-only, its state directory an `emptyDir`.
+    public func job(_ job: JobLaunch, image: String, hasBlockFile: Bool) -> JSONValue {
+        let labels = jobLabels(job)
+        var container: [String: JSONValue] = [
+            "name": "job", "image": .string(image),
+            "envFrom": [["secretRef": ["name": .string(jobName(job))]]],
+            "volumeMounts": [["name": "state", "mountPath": .string(Self.jobStateDirectory)]],
+        ]
+        var volumes: [JSONValue] = [["name": "state", "emptyDir": [:]]]
+        if hasBlockFile {
+            container["volumeMounts"] = [["name": "state", "mountPath": .string(Self.jobStateDirectory)],
+                                         ["name": "block", "mountPath": .string(KubernetesNames.blockFileDirectory), "readOnly": true]]
+            volumes.append(["name": "block", "secret": ["secretName": .string(jobName(job) + "-files")]])
+        }
         let podSpec: JSONValue = [
             "restartPolicy": "Never",
             "automountServiceAccountToken": false,
             "enableServiceLinks": false,
             "terminationGracePeriodSeconds": .number(Double(max(1, Int(job.grace)))),
-            "containers": [["name": "job", "image": .string(image), "env": Self.env(job.environment)]],
+            "containers": [.object(container)],
+            "volumes": .array(volumes),
         ]
         return [
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(KubernetesNames.job(job.name), labels: labels),
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(jobName(job), labels: labels),
             "spec": [
                 "backoffLimit": 0,
                 "activeDeadlineSeconds": .number(Double(max(1, Int(job.timeout.rounded(.up))))),
+                // The platform deletes it when it ends; this is the backstop for a platform that crashed meanwhile.
+                "ttlSecondsAfterFinished": 3600,
                 "template": ["metadata": ["labels": .object(labels.mapValues(JSONValue.string))], "spec": podSpec],
             ],
         ]

@@ -182,7 +182,8 @@ public actor InstanceManager {
                 group.addTask { await supervisor.stop() }
             }
         }
-        let clusters = Set(blockSupervisors.values.map(\.launch.clusterId))
+        var clusters = Set(blockSupervisors.values.map(\.launch.clusterId))
+        if clusters.isEmpty, let placed = (try? await registry.block(id: blockId))?.placement.clusterId { clusters = [placed] }
         await release(blockId: blockId, instanceId: nil, clusterId: clusters.count == 1 ? clusters.first : nil)
     }
 
@@ -448,7 +449,9 @@ public actor InstanceManager {
             cpus: parameters["cpus"]?.numberValue, memoryMB: (parameters["min_memory_mb"] ?? parameters["memory"])?.numberValue,
             environment: environment, blockFile: blockFile.path, workload: workload, logPath: logPath)
         launch.imageRegistryId = imageRegistryId
-        launch.blockFileHoldsSecrets = SecretValues.containsSealed(.object(block.spec))
+        // What the block file opens: the resolved init data and settings (an init program's sealed result included).
+        launch.blockFileHoldsSecrets = SecretValues.containsSealed(.object(block.resolved.blockInitData))
+            || SecretValues.containsSealed(.object(block.resolved.initSettings)) || SecretValues.containsSealed(.object(block.spec))
         return launch
     }
 

@@ -36,6 +36,7 @@ final class KubernetesClusterTests: XCTestCase {
     override func tearDown() async throws {
         platform?.stop()
         platform = nil
+        for path in clusterObjects { try? await kubelet?.client.delete(path) }
         await kubelet?.stop()
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
@@ -50,10 +51,70 @@ final class KubernetesClusterTests: XCTestCase {
 
     var clusterSpec: JSONValue { clusterSpec(gpuMetricsURL: nil) }
 
+    /// The kubeconfig the platform uses (the test's own unless a test names a ServiceAccount's).
+    var platformKubeconfig: String?
+
     func clusterSpec(gpuMetricsURL: String?) -> JSONValue {
-        var kubernetes: [String: JSONValue] = ["kubeconfig": .string(kubeconfig), "namespace": .string(namespace), "nodeLostGraceSeconds": 1]
+        var kubernetes: [String: JSONValue] = ["kubeconfig": .string(platformKubeconfig ?? kubeconfig), "namespace": .string(namespace), "nodeLostGraceSeconds": 1]
         if let gpuMetricsURL { kubernetes["gpuMetricsURL"] = .string(gpuMetricsURL) }
         return Fixtures.envelope(["id": "k8s", "clusterMetadata": ["vendor": "test"], "config": ["kubernetes": .object(kubernetes)]])
+    }
+
+    /// Cluster-wide objects a test made (RBAC for its ServiceAccount), deleted after it.
+    var clusterObjects: [String] = []
+
+    /// A kubeconfig for a ServiceAccount of the test's namespace with exactly the rules of
+    /// `deploy/kubernetes/10-rbac.yaml` (its Role in the namespace, its ClusterRole under a name of the test's):
+    /// what the platform does must work with them.
+    func serviceAccountKubeconfig() async throws -> String {
+        let client = kubelet.client, namespace = self.namespace!
+        let rbac = PlatformProcess.repositoryRoot.appendingPathComponent("deploy/kubernetes/10-rbac.yaml")
+        let documents = try DocumentDecoder.decodeAll(try Data(contentsOf: rbac), contentType: "application/yaml")
+        let clusterRole = "aios-node-reader-\(prefix!)"
+        for document in documents {
+            var object = document.objectValue ?? [:]
+            var metadata = object["metadata"]?.objectValue ?? [:]
+            switch object["kind"]?.stringValue {
+            case "Role":
+                metadata["namespace"] = .string(namespace)
+                object["metadata"] = .object(metadata)
+                try await client.create("/apis/rbac.authorization.k8s.io/v1/namespaces/\(namespace)/roles", .object(object))
+            case "ClusterRole":
+                metadata["name"] = .string(clusterRole)
+                object["metadata"] = .object(metadata)
+                try await client.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", .object(object))
+                clusterObjects.append("/apis/rbac.authorization.k8s.io/v1/clusterroles/\(clusterRole)")
+            default:
+                continue
+            }
+        }
+        try await client.create("/api/v1/namespaces/\(namespace)/serviceaccounts", ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "aios"]])
+        let subject: JSONValue = [["kind": "ServiceAccount", "name": "aios", "namespace": .string(namespace)]]
+        try await client.create("/apis/rbac.authorization.k8s.io/v1/namespaces/\(namespace)/rolebindings", [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": ["name": "aios"],
+            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "aios"], "subjects": subject,
+        ])
+        try await client.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", [
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": ["name": .string(clusterRole)],
+            "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": .string(clusterRole)], "subjects": subject,
+        ])
+        clusterObjects.append("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/\(clusterRole)")
+        let request = try await client.create("/api/v1/namespaces/\(namespace)/serviceaccounts/aios/token", [
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": ["expirationSeconds": 3600],
+        ])
+        let token = try XCTUnwrap(request["status"]?["token"]?.stringValue, request.jsonString())
+        let admin = try KubeConfig.load(path: kubeconfig).settings(context: nil)
+        guard case .certificateAuthority(let pem) = admin.trust else { throw XCTSkip("the test kubeconfig has no CA to reuse") }
+        let file = directory.appendingPathComponent("sa-kubeconfig")
+        let config = [
+            "apiVersion: v1", "kind: Config", "current-context: sa",
+            "clusters:", "- name: test", "  cluster:", "    server: \(admin.server.absoluteString)",
+            "    certificate-authority-data: \(Data(pem.utf8).base64EncodedString())",
+            "users:", "- name: aios", "  user:", "    token: \(token)",
+            "contexts:", "- name: sa", "  context:", "    cluster: test", "    user: aios", "    namespace: \(namespace)",
+        ].joined(separator: "\n")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
     }
 
     /// A DCGM exporter's page, served by Python's `http.server` (no GPUs here to export): its URL.
@@ -169,6 +230,8 @@ final class KubernetesClusterTests: XCTestCase {
     }
 
     func testBlockRunsAsPodsOnTheChosenNodesServesScalesAndLeavesNothing() async throws {
+        // As the deploy manifests' ServiceAccount: their RBAC rules are enough for all of it.
+        platformKubeconfig = try await serviceAccountKubeconfig()
         let platform = try await clusterWithTwoNodes()
         let created = try await platform.post("/api/createBlock", json: block("kb", gpus: 2))
         XCTAssertEqual(created.status, 200, created.body.jsonString())
