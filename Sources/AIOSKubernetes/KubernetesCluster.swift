@@ -33,7 +33,7 @@ public final class KubernetesCluster: Sendable {
         await client.shutdown()
     }
 
-    func path(_ resource: String, _ name: String? = nil) -> String {
+    public func path(_ resource: String, _ name: String? = nil) -> String {
         let collection = switch resource {
         case "jobs": "/apis/batch/v1/namespaces/\(namespace)/jobs"
         default: "/api/v1/namespaces/\(namespace)/\(resource)"
@@ -54,7 +54,7 @@ public final class KubernetesCluster: Sendable {
     /// Deletes everything of this platform that matches `labels` in the namespace: pods (with `grace`), then the
     /// ConfigMaps and Secrets. Returns what it could not delete.
     @discardableResult
-    func deleteAll(matching labels: [String: String], grace: Int) async -> [String] {
+    public func deleteAll(matching labels: [String: String], grace: Int) async -> [String] {
         var selectorLabels = labels
         selectorLabels[KubernetesNames.platformLabel] = manifests.platformId
         let selector = KubernetesNames.selector(selectorLabels)

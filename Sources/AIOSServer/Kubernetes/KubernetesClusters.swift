@@ -128,15 +128,42 @@ public actor KubernetesClusters {
         for id in connections.keys { await disconnect(id) }
     }
 
-    private func reached(_ state: NodeDiscovery.Reachability, clusterId: String) {
+    private func reached(_ state: NodeDiscovery.Reachability, clusterId: String) async {
         let nodes = statuses[clusterId]?.nodes ?? 0
         switch state {
         case .reachable:
+            let wasUnreachable = statuses[clusterId]?.state == "Unreachable"
             statuses[clusterId] = Status(state: "Reachable", message: nil, since: Date(), nodes: nodes)
             logger.info("Kubernetes cluster reachable", metadata: ["clusterId": "\(clusterId)"])
+            // While it could not be reached, blocks may have been removed (and a restart could not reconcile it).
+            if wasUnreachable { await removeOrphans(clusterId: clusterId) }
         case .unreachable(let why):
             statuses[clusterId] = Status(state: "Unreachable", message: why, since: Date(), nodes: nodes)
             logger.error("Kubernetes cluster unreachable", metadata: ["clusterId": "\(clusterId)", "error": "\(why)"])
+        }
+    }
+
+    /// Deletes what this platform made in the cluster for instances that no longer exist (their block removed, or
+    /// scaled down, while the cluster could not be reached). Objects of recorded instances are left to their runs.
+    private func removeOrphans(clusterId: String) async {
+        guard let cluster = set[clusterId], let blocks = try? await registry.blocks() else { return }
+        var instances: Set<String> = []
+        for block in blocks {
+            for instance in block.placement.instances { instances.insert("\(block.blockId)/\(instance.instanceId)") }
+        }
+        var orphans: [[String: String]] = []
+        for resource in ["pods", "configmaps", "secrets"] {
+            guard let items = try? await cluster.client.list(cluster.path(resource), query: ["labelSelector": cluster.manifests.platformSelector], timeout: 10).items
+            else { return }
+            for item in items {
+                guard let labels = item["metadata"]?["labels"], let block = labels[KubernetesNames.blockLabel]?.stringValue,
+                      let instance = labels[KubernetesNames.instanceLabel]?.stringValue, !instances.contains("\(block)/\(instance)") else { continue }
+                orphans.append([KubernetesNames.blockLabel: block, KubernetesNames.instanceLabel: instance])
+            }
+        }
+        for labels in Set(orphans) {
+            logger.notice("deleting what was left of a removed instance", metadata: ["clusterId": "\(clusterId)", "instance": "\(labels)"])
+            await cluster.deleteAll(matching: labels, grace: cluster.manifests.terminationGraceSeconds)
         }
     }
 

@@ -382,6 +382,87 @@ final class KubernetesClusterTests: XCTestCase {
         XCTAssertEqual(reply.data?["text"]?.stringValue, "STILL HERE", "\(reply)")
     }
 
+    /// A TCP forwarder to the API server that the test can cut and restore (the cluster unreachable, then back).
+    static let forwarder = """
+    import socket, sys, threading
+    listen = socket.socket(); listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listen.bind(("127.0.0.1", int(sys.argv[1]))); listen.listen(64)
+    target = (sys.argv[2], int(sys.argv[3]))
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data: break
+                b.sendall(data)
+        except OSError: pass
+        finally:
+            for s in (a, b):
+                try: s.close()
+                except OSError: pass
+    while True:
+        client, _ = listen.accept()
+        try: upstream = socket.create_connection(target)
+        except OSError: client.close(); continue
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    """
+
+    func startForwarder(port: Int, to server: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.forwarder, String(port), server.host ?? "127.0.0.1", String(server.port ?? 443)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func stopForwarder(_ process: Process) async throws {
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    func testWhatWasRemovedWhileTheClusterWasUnreachableIsDeletedWhenItIsBack() async throws {
+        let admin = try KubeConfig.load(path: kubeconfig).settings(context: nil)
+        guard case .certificateAuthority(let pem) = admin.trust, case .token(let token) = admin.credential else {
+            throw XCTSkip("this test needs a kubeconfig with a CA and a token")
+        }
+        let port = try FreePort.find()
+        var forwarder = try startForwarder(port: port, to: admin.server)
+        defer { kill(forwarder.processIdentifier, SIGKILL) }
+        let viaForwarder = directory.appendingPathComponent("forwarded-kubeconfig")
+        try [
+            "apiVersion: v1", "kind: Config", "current-context: fwd",
+            "clusters:", "- name: fwd", "  cluster:", "    server: https://127.0.0.1:\(port)",
+            "    certificate-authority-data: \(Data(pem.utf8).base64EncodedString())",
+            "users:", "- name: fwd", "  user:", "    token: \(token)",
+            "contexts:", "- name: fwd", "  context:", "    cluster: fwd", "    user: fwd",
+        ].joined(separator: "\n").write(to: viaForwarder, atomically: true, encoding: .utf8)
+        platformKubeconfig = viaForwarder.path
+        let platform = try await clusterWithTwoNodes()
+        let created = try await platform.post("/api/createBlock", json: block("cut", gpus: 1))
+        XCTAssertEqual(created.status, 200, created.body.jsonString())
+        _ = try await platform.waitForPhase("cut", "Ready", timeout: 60)
+
+        try await stopForwarder(forwarder)
+        try await waitFor("the cluster unreachable", timeout: 60) {
+            try await platform.get("/api/clusters/k8s").body["status"]?["state"]?.stringValue == "Unreachable"
+        }
+        let removed = try await platform.post("/api/removeBlock", json: ["blockId": "cut"])
+        XCTAssertEqual(removed.status, 200, removed.body.jsonString())
+        let left = try await podsOfBlock("cut")
+        XCTAssertFalse(left.isEmpty, "the pod could not be deleted while the API was unreachable")
+
+        forwarder = try startForwarder(port: port, to: admin.server)
+        try await waitFor("the cluster reachable again", timeout: 60) {
+            try await platform.get("/api/clusters/k8s").body["status"]?["state"]?.stringValue == "Reachable"
+        }
+        try await waitFor("the removed block's objects deleted", timeout: 60) {
+            let names = try await self.kubelet.names("pods") + self.kubelet.names("configmaps") + self.kubelet.names("secrets")
+            return !names.contains { $0.hasPrefix("aios-cut-") }
+        }
+    }
+
     func testAnUnreachableServerIsCreatedAndReportedUnreachable() async throws {
         let platform = try await startPlatform()
         let created = try await platform.post("/api/createCluster", json: Fixtures.envelope([
