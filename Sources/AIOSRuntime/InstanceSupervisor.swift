@@ -21,6 +21,8 @@ public struct SupervisionPolicy: Sendable {
 
 /// What happened to a supervised instance.
 public enum InstanceEvent: Sendable {
+    /// The driver started a run (not yet running): where it is, so a restarted platform finds it.
+    case launched(identity: RunIdentity)
     case started(identity: RunIdentity, address: String)
     case ready(address: String)
     case exited(status: Int32, restarts: Int, restartIn: Double, crashLooping: Bool, logTail: [String])
@@ -178,6 +180,8 @@ public actor InstanceSupervisor {
         }
         current = run
         defer { current = nil }
+        // Recorded now, not only once it runs: a pod still pulling its image when the platform restarts is adopted.
+        await onEvent(.launched(identity: run.identity))
         // One reader of the run's states: the address once it runs, then how it ended.
         let (running, runningContinuation) = AsyncStream.makeStream(of: String.self)
         let ending = Task { () -> Outcome in

@@ -326,6 +326,17 @@ public actor InstanceManager {
             guard !removing.contains(blockId), supervisors[blockId]?[instanceId] != nil else { return }
         }
         switch event {
+        case .launched(let identity):
+            await record(blockId, event: nil) { _, instances in
+                instances.update(instanceId) {
+                    $0.driver = identity.driver
+                    $0.runtimeName = identity.name
+                    if identity.pid != nil {
+                        $0.pid = identity.pid
+                        $0.startTime = identity.startTime
+                    }
+                }
+            }
         case .started(let identity, let address):
             await record(blockId, event: BlockEvent(type: .instanceStarted, message: "\(instanceId) started (\(identity.description)) on \(address)")) { _, instances in
                 instances.update(instanceId) {

@@ -360,6 +360,21 @@ final class KubernetesClusterTests: XCTestCase {
         _ = try await platform.waitForPhase("kept", "Ready", timeout: 60)
         let before = try await podsOfBlock("kept").compactMap { $0["metadata"]?["name"]?.stringValue }
         XCTAssertEqual(before.count, 1)
+        // And one whose image is still being pulled (it never runs here): adopted too, not pulled from scratch again.
+        var pulling = Self.component.objectValue ?? [:]
+        pulling["componentId"] = ["name": "slowpull", "version": "1.0.0", "releaseTag": "stable"]
+        pulling["containerRegistryInfo"] = ["containerImage": "huge-model:1"]
+        let addedPulling = try await platform.post("/api/addComponent", json: Fixtures.envelope(.object(pulling)))
+        XCTAssertEqual(addedPulling.status, 200)
+        let slow = Fixtures.withSpecValues(block("slow", gpus: 1)) { $0["blockComponentURI"] = "model.slowpull:1.0.0-stable" }
+        let createdSlow = try await platform.post("/api/createBlock", json: slow)
+        XCTAssertEqual(createdSlow.status, 200, createdSlow.body.jsonString())
+        _ = try await platform.waitForBlock("slow", timeout: 30) { block in
+            block["instances"]?.arrayValue?.first?["runtimeName"]?.stringValue != nil
+                && block["events"]?.arrayValue?.contains { $0["type"] == "InstanceWaiting" } == true
+        }
+        let slowBefore = try await podsOfBlock("slow").compactMap { $0["metadata"]?["name"]?.stringValue }
+        XCTAssertEqual(slowBefore.count, 1)
         let keptPods = try await podsOfBlock("kept")
         let platformLabel = try XCTUnwrap(keptPods.first?["metadata"]?["labels"]?["aios.platform"]?.stringValue)
         XCTAssertEqual(platform.stop(), 0)
@@ -378,6 +393,8 @@ final class KubernetesClusterTests: XCTestCase {
         try await waitFor("the unrecorded pod deleted") { try await !self.kubelet.names("pods").contains("aios-gone-inst-zzzzzz-x1") }
         let awaited10 = try await podsOfBlock("kept").compactMap { $0["metadata"]?["name"]?.stringValue }
         XCTAssertEqual(awaited10, before, "the recorded pod was adopted, not replaced")
+        let slowAfter = try await podsOfBlock("slow").compactMap { $0["metadata"]?["name"]?.stringValue }
+        XCTAssertEqual(slowAfter, slowBefore, "the pod still pulling its image was adopted, not replaced")
         let reply = try await GatewayClient.with(restarted) { gateway in await gateway.infer(block: "kept", data: ["text": "still here"]) }
         XCTAssertEqual(reply.data?["text"]?.stringValue, "STILL HERE", "\(reply)")
     }
