@@ -50,6 +50,13 @@ final class KubernetesNodeTests: XCTestCase {
         XCTAssertEqual(KubernetesQuantity.megabytes("1G") ?? 0, 953.67, accuracy: 0.01)
         XCTAssertEqual(KubernetesQuantity.parse("1e3"), 1000)
         XCTAssertNil(KubernetesQuantity.parse("lots"))
+        // Absurd numbers from a spec or a server are bounded, not a trap.
+        XCTAssertEqual(KubernetesQuantity.cpu(1e300), "\(1 << 50)m")
+        XCTAssertEqual(KubernetesQuantity.memory(.infinity), "\(1 << 50)Mi")
+        XCTAssertEqual(KubernetesQuantity.whole(.nan), 0)
+        var huge = node().objectValue ?? [:]
+        huge["status"] = ["allocatable": ["nvidia.com/gpu": "1e300", "cpu": "1e300", "memory": "1e300"]]
+        XCTAssertEqual(KubernetesNode(object: .object(huge))?.gpus, KubernetesNode.maxGPUs)
         XCTAssertEqual(KubernetesQuantity.cpu(2.5), "2500m")
         XCTAssertEqual(KubernetesQuantity.memory(8192), "8192Mi")
     }

@@ -10,6 +10,8 @@ public struct KubernetesNode: Sendable, Equatable {
     public static let gpuMemoryLabel = "nvidia.com/gpu.memory"
     /// Taints the platform's pods tolerate (the usual taint of GPU node pools).
     public static let toleratedTaintKeys: Set<String> = [gpuResource]
+    /// The most GPUs a node is taken to have.
+    public static let maxGPUs = 1024
 
     public var name: String
     public var labels: [String: String]
@@ -38,7 +40,8 @@ public struct KubernetesNode: Sendable, Equatable {
         let allocatable = object["status"]?["allocatable"] ?? object["status"]?["capacity"]
         cpus = allocatable?["cpu"]?.stringValue.flatMap(KubernetesQuantity.parse) ?? 0
         memory = allocatable?["memory"]?.stringValue.flatMap(KubernetesQuantity.megabytes) ?? 0
-        gpus = Int(allocatable?[Self.gpuResource]?.stringValue.flatMap(KubernetesQuantity.parse) ?? 0)
+        // A server's number: bounded (a node has no more GPUs than this; the document lists each one).
+        gpus = KubernetesQuantity.whole(allocatable?[Self.gpuResource]?.stringValue.flatMap(KubernetesQuantity.parse) ?? 0, limit: Self.maxGPUs)
         gpuProduct = labels[Self.gpuProductLabel]
         gpuMemory = labels[Self.gpuMemoryLabel].flatMap(Double.init)
         let conditions = object["status"]?["conditions"]?.arrayValue ?? []

@@ -27,11 +27,18 @@ public enum KubernetesQuantity {
 
     /// Cores as a quantity for a pod's resources: `1500m`.
     public static func cpu(_ cores: Double) -> String {
-        "\(max(1, Int((cores * 1000).rounded())))m"
+        "\(max(1, whole((cores * 1000).rounded())))m"
     }
 
     /// MB as a quantity for a pod's resources: `2048Mi`.
     public static func memory(_ megabytes: Double) -> String {
-        "\(max(1, Int(megabytes.rounded(.up))))Mi"
+        "\(max(1, whole(megabytes.rounded(.up))))Mi"
+    }
+
+    /// A number from a spec or a server as an `Int` in `0...limit`: NaN is 0 and anything larger is the limit, so an
+    /// absurd value (`1e300` CPUs, `1e300` GPUs) is refused by Kubernetes instead of trapping here.
+    public static func whole(_ value: Double, limit: Int = 1 << 50) -> Int {
+        guard !value.isNaN else { return 0 }
+        return Int(min(max(value, 0), Double(limit)))
     }
 }

@@ -35,7 +35,7 @@ struct KubernetesJob {
         let deadline = Date().addingTimeInterval(job.timeout)
         let ending = await Deadline.run(seconds: job.timeout) { await follow(uid: uid, onLine: onLine, until: deadline) }
         // Removed in a task of its own: a cancelled run must still remove what it made.
-        let grace = Int(job.grace)
+        let grace = KubernetesQuantity.whole(job.grace, limit: 3600)
         await Task { await remove(grace: grace) }.value
         if Task.isCancelled { return .cancelled }
         return ending ?? .timedOut(seconds: job.timeout)

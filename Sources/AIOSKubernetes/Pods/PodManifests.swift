@@ -158,7 +158,7 @@ public struct PodManifests: Sendable {
             "restartPolicy": "Never",
             "automountServiceAccountToken": false,
             "enableServiceLinks": false,
-            "terminationGracePeriodSeconds": .number(Double(max(1, Int(job.grace)))),
+            "terminationGracePeriodSeconds": .number(Double(max(1, KubernetesQuantity.whole(job.grace, limit: 3600)))),
             "containers": [.object(container)],
             "volumes": .array(volumes),
         ]
@@ -166,7 +166,7 @@ public struct PodManifests: Sendable {
             "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(jobName(job), labels: labels),
             "spec": [
                 "backoffLimit": 0,
-                "activeDeadlineSeconds": .number(Double(max(1, Int(job.timeout.rounded(.up))))),
+                "activeDeadlineSeconds": .number(Double(max(1, KubernetesQuantity.whole(job.timeout.rounded(.up))))),
                 // The platform deletes it when it ends; this is the backstop for a platform that crashed meanwhile.
                 "ttlSecondsAfterFinished": 3600,
                 "template": ["metadata": ["labels": .object(labels.mapValues(JSONValue.string))], "spec": podSpec],

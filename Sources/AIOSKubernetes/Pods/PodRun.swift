@@ -11,6 +11,7 @@ final class PodRun: InstanceRun {
     let states: AsyncStream<InstanceState>
     private let cluster: KubernetesCluster
     private let name: String
+    private let logPath: String
     private let state: RunState
     private let ended: Task<Void, Never>
 
@@ -30,6 +31,7 @@ final class PodRun: InstanceRun {
     init(cluster: KubernetesCluster, name: String, port: Int, logPath: String, known: JSONValue?, startTimeout: Double) async {
         self.cluster = cluster
         self.name = name
+        self.logPath = logPath
         identity = RunIdentity(driver: KubernetesDriver.driverName, name: name)
         let (states, continuation) = AsyncStream<InstanceState>.makeStream(bufferingPolicy: .bufferingNewest(64))
         self.states = states
@@ -42,7 +44,7 @@ final class PodRun: InstanceRun {
             try? await Task.sleep(for: .seconds(startTimeout))
             guard !Task.isCancelled, state.address.isEmpty, state.alive else { return }
             LogTail.append(logPath, "aios: pod \(name) did not run within \(Int(startTimeout)) s; deleting it")
-            try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: 0, timeout: 10)
+            await Self.delete(cluster: cluster, name: name, grace: 0, logPath: logPath)
         }
         ended = Task {
             defer { startDeadline.cancel() }
@@ -80,16 +82,26 @@ final class PodRun: InstanceRun {
     }
 
     func terminate(grace: Double) {
-        let cluster = self.cluster, name = self.name
-        Task { try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: Int(grace.rounded(.up)), timeout: 10) }
+        let cluster = self.cluster, name = self.name, logPath = self.logPath
+        Task { await Self.delete(cluster: cluster, name: name, grace: grace, logPath: logPath) }
+    }
+
+    /// Deletes the pod; a delete the API refuses or does not answer is said in the instance's log (the run then
+    /// ends when the pod does, or at `stop`'s limit).
+    private static func delete(cluster: KubernetesCluster, name: String, grace: Double, logPath: String) async {
+        do {
+            try await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: KubernetesQuantity.whole(grace.rounded(.up), limit: 3600), timeout: 10)
+        } catch {
+            LogTail.append(logPath, "aios: cannot delete pod \(name): \(error)")
+        }
     }
 
     func stop(grace: Double) async -> Bool {
-        try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: Int(grace.rounded(.up)), timeout: 10)
+        await Self.delete(cluster: cluster, name: name, grace: grace, logPath: logPath)
         let ended = self.ended
         if await Deadline.run(seconds: grace + 5, { await ended.value; return true }) == nil {
             // Its kubelet did not finish the deletion (its node is gone or NotReady): forced, and no longer followed.
-            try? await cluster.client.delete(cluster.path("pods", name), gracePeriodSeconds: 0, timeout: 10)
+            await Self.delete(cluster: cluster, name: name, grace: 0, logPath: logPath)
             _ = await Deadline.run(seconds: 5) { await ended.value; return true }
             await cluster.pods.unsubscribe(name)
         }

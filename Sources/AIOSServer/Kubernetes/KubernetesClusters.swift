@@ -153,8 +153,15 @@ public actor KubernetesClusters {
         }
         var orphans: [[String: String]] = []
         for resource in ["pods", "configmaps", "secrets"] {
-            guard let items = try? await cluster.client.list(cluster.path(resource), query: ["labelSelector": cluster.manifests.platformSelector], timeout: 10).items
-            else { return }
+            let items: [JSONValue]
+            do {
+                items = try await cluster.client.list(cluster.path(resource), query: ["labelSelector": cluster.manifests.platformSelector], timeout: 10).items
+            } catch {
+                logger.error("cannot look for what removed instances left; it is looked for again when the cluster is back", metadata: [
+                    "clusterId": "\(clusterId)", "resource": "\(resource)", "error": "\(error)",
+                ])
+                return
+            }
             for item in items {
                 guard let labels = item["metadata"]?["labels"], let block = labels[KubernetesNames.blockLabel]?.stringValue,
                       let instance = labels[KubernetesNames.instanceLabel]?.stringValue, !instances.contains("\(block)/\(instance)") else { continue }
